@@ -1,0 +1,10 @@
+"Everything a notebook needs, in one import: `from fastai_ae.all import *` (hand-written, like `fastai.vision.all`)"
+from fastai.vision.all import *
+from .data import *
+from .loaders import *
+from .layers import *
+from .models import *
+from .losses import *
+from .callbacks import *
+from .learner import *
+from .vis import *
