@@ -8,3 +8,5 @@ from .losses import *
 from .callbacks import *
 from .learner import *
 from .vis import *
+from .transfer import *
+from .ssvae import *

@@ -9,6 +9,7 @@ import torch, torch.nn.functional as F
 from fastcore.all import *
 from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
+from fastai.data.transforms import CategoryMap
 from fastai.torch_core import default_device, to_device
 from .data import ImageData
 
@@ -257,6 +258,8 @@ def _split(ds:ImageData, valid, valid_pct, idxs, seed):
 def tensor_dls(train:TensorDS, valid:TensorDS, bs=128, target='x', device=None, norm=None, tfms=None, vocab=None, val_bs=None):
     "`TensorDataLoaders` over `train` and `valid` (shuffled, last partial batch dropped, for training)"
     if device is None: device = default_device()
+    # fastai's `ClassificationInterpretation` reads a plain list as one vocab per target: keep the class order in a `CategoryMap`
+    if vocab is not None and not isinstance(vocab, CategoryMap): vocab = CategoryMap(list(vocab), sort=False)
     nrm = _norm_stats(train.x, norm)
     kw = dict(target=target, device=device, norm=nrm, tfms=tfms, vocab=vocab)
     # Drop the last partial batch only where that loses little (many batches), or where it would hold a single image,

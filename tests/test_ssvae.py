@@ -1,0 +1,137 @@
+"Tests of the semi-supervised VAE (M2, M1+M2): exact enumeration, the loss formula, a short run, bad input"
+import math, pytest, torch, torch.nn.functional as F
+from fastcore.test import test_eq as eq, test_close as close, test_fail as fails
+from fastai_ae.data import mnist
+from fastai_ae.loaders import TensorDS, cls_dls, ae_dls
+from fastai_ae.layers import gauss_kl
+from fastai_ae.learner import ae_learner
+from fastai_ae.transfer import few_labels, methods
+from fastai_ae.ssvae import *
+
+
+
+@pytest.fixture(scope='module')
+def ds(): return mnist()
+
+@pytest.fixture(scope='module')
+def dls(ds):
+    return ssvae_dls(ds, few_labels(ds, 100, seed=0), pool=range(2000), bs=50, bs_lab=20, device='cpu',
+                     valid=TensorDS(ds.x_test[:1000], ds.y_test[:1000]))
+
+def _ref_nelbo(m, x):
+    "-L(x,y) for every class by one separate forward pass per class (eval mode: z is the posterior mean)"
+    res = []
+    for k in range(m.c):
+        y = torch.full((len(x),), k)
+        mu,lv = m.bn.stats(F.relu(m.hx(m.enc(x)) + m.hy(y)))
+        out = m.dec(torch.cat([mu, F.one_hot(y, m.c).float()], 1))
+        nll = F.binary_cross_entropy_with_logits(out, x, reduction='none').flatten(1).sum(1) if m.lik=='bernoulli' else \
+              0.5*((x-out[:,:x.shape[1]]).pow(2)/out[:,x.shape[1]:].clamp(-10,10).exp() + out[:,x.shape[1]:].clamp(-10,10) + math.log(2*math.pi)).flatten(1).sum(1)
+        res.append(nll + gauss_kl(mu, lv) + math.log(m.c))
+    return torch.stack(res, 1)
+
+@pytest.mark.parametrize('lik,shape,clf', [('bernoulli', (1,28,28), 'mlp'), ('bernoulli', (1,28,28), 'conv'), ('gauss', (16,1,1), 'mlp')])
+def test_unlabelled_bound_is_exact_sum_over_classes(lik, shape, clf):
+    torch.manual_seed(0)
+    m = M2(shape, 10, nz=8, nh=64, clf=clf, lik=lik).eval()
+    x = torch.rand(6, *shape) if lik=='bernoulli' else torch.randn(6, *shape)
+    with torch.no_grad():
+        lg,ne,kl = m(x)
+        ref = _ref_nelbo(m, x)
+    close(ne, ref, eps=1e-3)
+    q = F.softmax(lg, 1)
+    slow = torch.stack([sum(q[i,k]*(ref[i,k] + q[i,k].log()) for k in range(10)) for i in range(6)])
+    close(unlab_bound(lg, ne), slow, eps=1e-3)
+
+def test_labelled_path_matches_enumeration():
+    torch.manual_seed(0)
+    m = M2((1,28,28), 10, nz=8, nh=64).eval()
+    x,y = torch.rand(5,1,28,28), torch.tensor([3,1,4,1,5])
+    with torch.no_grad(): close(m.elbo_terms(x, y)[0], _ref_nelbo(m, x).gather(1, y[:,None])[:,0], eps=1e-3)
+
+def test_labelled_loss_formula():
+    "loss = mean(-L(x,y)) + mean(U(x)) + alpha/n_lab * mean(CE) on a hand-made batch"
+    lf = SSVAELoss(alpha=6000., n_lab=100)
+    eq(lf.w, 60.)
+    lg_l = torch.tensor([[2., 0., 0.], [0., 1., 0.]])
+    y = torch.tensor([0, 2])
+    ne_l,kl_l = torch.tensor([80., 90.]),torch.tensor([4., 6.])
+    lg_u,ne_u = torch.tensor([[0., math.log(3.), 0.]]),torch.tensor([[100., 95., 110.]])
+    q = torch.tensor([0.2, 0.6, 0.2])
+    u = float((q*(ne_u[0] + q.log())).sum())
+    ce = (-math.log(math.e**2/(math.e**2+2)) - math.log(1/(2+math.e)))/2
+    loss = lf((lg_u, ne_u, lg_l, ne_l, kl_l), y)
+    close(loss, 85 + u + 60*ce, eps=1e-4)
+    close(lf.lab, 85.); close(lf.unlab, u, eps=1e-4); close(lf.clf, ce, eps=1e-5); close(lf.kl, 5.)
+
+def test_nelbo_formula_on_labelled_batch():
+    "-L(x,y) = -log p(x|y,z) + log c + KL, z the posterior mean in eval mode"
+    torch.manual_seed(0)
+    m = M2((1,8,8), 4, nz=3, nh=16).eval()
+    x,y = torch.rand(2,1,8,8), torch.tensor([0,3])
+    with torch.no_grad():
+        mu,lv = m.bn.stats(F.relu(m.hx(m.enc(x)) + m.hy(y)))
+        p = torch.sigmoid(m.dec(torch.cat([mu, F.one_hot(y, 4).float()], 1)))
+        nll = -(x*p.log() + (1-x)*(1-p).log()).sum((1,2,3))
+        kl = 0.5*(mu.pow(2) + lv.exp() - 1 - lv).sum(1)
+        ne,k = m.elbo_terms(x, y)
+    close(ne, nll + math.log(4) + kl, eps=1e-3)
+    close(k, kl, eps=1e-5)
+
+def test_loaders(ds, dls):
+    xu,xl,yl = dls.one_batch()
+    eq(xu.shape, (50,1,28,28)); eq(xl.shape, (20,1,28,28)); eq(yl.dtype, torch.long)
+    eq(len(dls.train), 40)
+    ys = torch.cat([b[2] for b in dls.train])
+    eq(torch.bincount(ys, minlength=10), torch.full((10,), 80))   # labelled images cycle evenly
+    eq([o.shape for o in dls.valid.one_batch()], [(500,1,28,28), (500,)])
+
+def test_short_run_learns(ds, dls):
+    torch.manual_seed(0)
+    learn = ssvae_learner(dls, nh=128, nz=16)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, 2e-3)
+    probs,targs = learn.get_preds()
+    eq(probs.shape, (1000,10))
+    close(probs.sum(1), torch.ones(1000), eps=1e-4)
+    acc = float((probs.argmax(1)==targs).float().mean())
+    assert acc > 0.5, acc
+    cls,i,p = learn.predict(ds.x_test[0])
+    eq(cls, ds.classes[int(i)])
+    eq([n for n in learn.recorder.metric_names[1:-1]], ['train_loss','valid_loss','accuracy','lab','unlab','clf','kl'])
+    fig = learn.plot_cond_samples(n=2)
+    eq(len(fig.axes), 20)
+
+def test_m1m2_short_run(ds, dls):
+    torch.manual_seed(0)
+    m1 = ae_learner(ae_dls(ds, bs=50, idxs=range(2000), device='cpu'), enc='mlp', bottleneck='vae', dec='mlp', nz=16)
+    with m1.no_bar(), m1.no_logging(): m1.fit_one_cycle(3, 3e-3)
+    w0 = m1.model.enc[1].weight.clone()
+    learn = m1m2_learner(dls, m1, nh=128, nz=16)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, 2e-3)
+    eq(learn.model.m1.enc[1].weight, w0)            # M1 stays frozen
+    acc = accuracy_on(learn, ds.x_test[:1000], ds.y_test[:1000])
+    assert acc > 0.4, acc
+    eq(learn.plot_cond_samples(n=1).axes[0].images[0].get_array().shape, (28,28))
+
+def test_methods_registered():
+    assert 'm2' in methods and 'm1m2' in methods
+
+def test_bad_input(ds, dls):
+    learn = ssvae_learner(dls, nh=32, nz=4)
+    xu,xl,yl = dls.one_batch()
+    fails(lambda: ssvae_learner(cls_dls(ds, idxs=range(100), device='cpu')), contains='ssvae_dls')
+    fails(lambda: ssvae_learner(dls, c=5), contains='does not match the 10 classes')
+    fails(lambda: learn.model(xu, xl, yl+10), contains='labels must be in [0,10)')
+    fails(lambda: learn.model(xu, xl, yl[:3]), contains='expected 20 labels')
+    fails(lambda: learn.model(xu, xl), contains='need their labels')
+    fails(lambda: learn.model(xu[:,:,:20]), contains='(bs,1,28,28)')
+    fails(lambda: learn.loss_func(learn.model.eval()(xu[:4]), torch.tensor([0,1,2,12])), contains='[0,10)')
+    fails(lambda: SSDL(TensorDS(ds.x[:100]), lab=TensorDS(ds.x[:10], ds.y[:10]), c=5), contains='labels must be in [0,5)')
+    fails(lambda: SSDL(TensorDS(ds.x[:100]), lab=TensorDS(ds.x[:10])), contains='labelled `TensorDS`')
+    fails(lambda: ssvae_dls(ds, [70000]), contains='indices into the 60000')
+    fails(lambda: ssvae_dls(ds.x, [0]), contains='ImageData')
+    fails(lambda: learn.predict(ds.x_test[:2]), contains='one image')
+    fails(lambda: M2((1,28,28), 10, lik='poisson'), contains="expected one of ['bernoulli', 'gauss']")
+    fails(lambda: M2((1,28,28), 1), contains='at least 2 classes')
+    fails(lambda: SSVAELoss(-1., 10), contains='>= 0')
+    fails(lambda: m1m2_learner(dls, learn), contains='trained VAE')
