@@ -10,3 +10,4 @@ from .learner import *
 from .vis import *
 from .transfer import *
 from .ssvae import *
+from .latent import *
