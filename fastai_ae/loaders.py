@@ -11,11 +11,12 @@ from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
 from fastai.data.transforms import CategoryMap
 from fastai.torch_core import default_device, to_device
-from .data import ImageData
+from .data import ImageData, image_folder
+from fastai.data.transforms import get_image_files, RandomSplitter
 
 # %% auto #0
 __all__ = ['TensorDS', 'RandFlip', 'RandShift', 'ToRGB', 'ResizeBatch', 'TensorDL', 'TensorDataLoaders', 'tensor_dls', 'ae_dls',
-           'cls_dls']
+           'cls_dls', 'folder_ae_dls']
 
 # %% ../nbs/01_loaders.ipynb #3a4f6bb8
 def _check_images(x, nm='x'):
@@ -270,8 +271,16 @@ def tensor_dls(train:TensorDS, valid:TensorDS, bs=128, target='x', device=None, 
     return TensorDataLoaders(trn, val, device=device)
 
 # %% ../nbs/01_loaders.ipynb #88345afa
-def ae_dls(ds:ImageData, bs=128, valid='test', valid_pct=None, idxs=None, device=None, norm=None, tfms=None, seed=None):
-    "Autoencoder `DataLoaders` (batches `(x, x)`) from `ds`, on `device`"
+def ae_dls(ds:ImageData, bs=128, valid='test', valid_pct=None, idxs=None, device=None, norm=None, tfms=None, seed=None, size=None, max_mem=2**31):
+    "Autoencoder `DataLoaders` (batches `(x, x)`) from `ds` (or a folder of images), on `device`"
+    if isinstance(ds, (str, Path)):
+        from fastai.vision.core import PILImage
+        fs = get_image_files(ds)
+        if not fs: raise FileNotFoundError(f"no image files in {ds}")
+        w,h = (size,size) if isinstance(size, int) else (size[::-1] if size else PILImage.create(fs[0]).size)
+        if len(fs)*3*h*w > max_mem:
+            return folder_ae_dls(ds, size=size, bs=bs, valid_pct=valid_pct or 0.1, seed=seed, device=device)
+        ds = image_folder(ds, size=size, valid_pct=None if valid_pct is None else valid_pct, seed=seed or 42)
     trn,val = _split(ds, valid, valid_pct, idxs, seed)
     return tensor_dls(trn, val, bs=bs, target='x', device=device, norm=norm, tfms=tfms, vocab=ds.classes)
 
@@ -281,3 +290,20 @@ def cls_dls(ds:ImageData, bs=64, valid='test', valid_pct=None, idxs=None, device
     trn,val = _split(ds, valid, valid_pct, idxs, seed)
     if val.y is None: raise ValueError("the validation set has no labels")
     return tensor_dls(trn, val, bs=bs, target='y', device=device, norm=norm, tfms=tfms, vocab=ds.classes)
+
+# %% ../nbs/01_loaders.ipynb #7f35f2bf
+def folder_ae_dls(path, size=None, bs=64, valid_pct=0.1, seed=None, grey=None, batch_tfms=None, device=None, **kwargs):
+    "Autoencoder `DataLoaders` read from disk through fastai's `DataBlock` (batches `(x, x)` in [0,1])"
+    from fastai.vision.data import ImageBlock
+    from fastai.vision.core import PILImage, PILImageBW
+    from fastai.vision.augment import Resize
+    from fastai.data.block import DataBlock
+    fs = get_image_files(path)
+    if not fs: raise FileNotFoundError(f"no image files in {path}")
+    if grey is None:
+        from PIL import Image
+        with Image.open(fs[0]) as im: grey = im.mode in ('L','1','I;16')
+    blk = ImageBlock(cls=PILImageBW if grey else PILImage)
+    db = DataBlock(blocks=(blk, blk), get_items=get_image_files, get_y=noop, splitter=RandomSplitter(valid_pct, seed=seed),
+                   item_tfms=Resize(size) if size else None, batch_tfms=batch_tfms)
+    return db.dataloaders(path, bs=bs, device=device, **kwargs)

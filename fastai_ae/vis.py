@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_vis.ipynb #b528f628
 from __future__ import annotations
-import torch, matplotlib.pyplot as plt
+import itertools, torch, matplotlib.pyplot as plt
 from fastcore.all import *
 from fastai.callback.hook import hook_outputs
 from .learner import *
@@ -44,6 +44,9 @@ def _pick(learn, n, random, dl=None, ds_idx=1):
     dl = learn._dl(dl, ds_idx)
     ds = dl.dataset
     if n > len(ds): raise ValueError(f"asked for {n} images but the set has {len(ds)}")
+    if not hasattr(dl, 'process'):   # a fastai `DataBlock` loader: take its first batches (random order if asked)
+        x = torch.cat([b[0] for b in itertools.islice(dl.new(shuffle=random), -(-n//dl.bs))])[:n]
+        return x, x
     i = torch.randperm(len(ds))[:n] if random else torch.arange(n)
     x = dl.process(ds.x[i])
     return x, dl.decode_x(x)
