@@ -1,0 +1,202 @@
+"Tests of `fastai-ae bench`: resuming after interrupts and kills, bad arguments, and the results page"
+import os, signal, subprocess, sys, textwrap, time
+from pathlib import Path
+import pytest, torch
+from fastcore.test import test_eq as eq
+from fastai_ae.bench import *
+from fastai_ae.bench import COLS
+from fastai_ae.cli import main
+from fastai_ae.data import load_dataset
+from fastai_ae.transfer import methods, register_method
+
+torch.set_num_threads(1)
+
+@pytest.fixture(scope='module')
+def ds(): return load_dataset('mnist')
+
+class Fake:
+    "A method that needs no training: counts its calls, optionally raising `exc` on call number `at`"
+    def __init__(self, exc=None, at=None): self.calls,self.exc,self.at = [],exc,at
+    def __call__(self, task):
+        self.calls.append((task.n, task.seed))
+        if self.exc is not None and len(self.calls)==self.at: raise self.exc
+        # a deterministic accuracy that depends on the cell, so wrong bookkeeping shows in the numbers
+        return dict(acc=0.5 + task.n/10_000 + task.seed/100, weights=None, note=f'fake n={task.n}')
+
+@pytest.fixture
+def fake():
+    "Register fake methods, removed afterwards"
+    names = []
+    def _reg(name, f):
+        register_method(name)(f); names.append(name)
+        return f
+    yield _reg
+    for n in names: methods.pop(n, None)
+
+def _keys(out): return sorted((r['method'], r['n'], r['seed']) for r in read_results(Path(out)/'results.csv'))
+
+def test_resume_skips_finished_cells(ds, fake, tmp_path):
+    f = fake('fake_a', Fake())
+    run_bench(ds, 'kingma', labels='100,1000', methods='fake_a', seeds=2, out=tmp_path)
+    eq(sorted(f.calls), [(100,0), (100,1), (1000,0), (1000,1)])
+    eq(_keys(tmp_path), [('fake_a',100,0), ('fake_a',100,1), ('fake_a',1000,0), ('fake_a',1000,1)])
+    s = run_bench(ds, 'kingma', labels='100,1000', methods='fake_a', seeds=2, out=tmp_path)
+    eq(len(f.calls), 4)                       # nothing recomputed
+    eq(len(read_results(tmp_path/'results.csv')), 4)
+    eq(list(s.k), [2, 2])
+    # more seeds: only the new cells run
+    run_bench(ds, 'kingma', labels='100,1000', methods='fake_a', seeds=3, out=tmp_path)
+    eq(sorted(f.calls[4:]), [(100,2), (1000,2)])
+    r = {(o['n'], o['seed']): o['acc'] for o in read_results(tmp_path/'results.csv')}
+    eq(r[(1000,2)], 0.5 + 0.1 + 0.02)
+
+@pytest.mark.parametrize('exc', [KeyboardInterrupt(), SystemExit(3)])
+def test_interrupted_run_loses_nothing(ds, fake, tmp_path, exc):
+    f = fake('fake_kill', Fake(exc=exc, at=2))
+    with pytest.raises(type(exc)): run_bench(ds, 'kingma', labels=[100, 600], methods='fake_kill', seeds=2, out=tmp_path)
+    eq(_keys(tmp_path), [('fake_kill',100,0)])   # the first cell was saved, the interrupted one not
+    assert (tmp_path/'results.md').exists() and '| fake_kill | 51.0 (1) |' in (tmp_path/'results.md').read_text()
+    f.exc = None
+    run_bench(ds, 'kingma', labels=[100, 600], methods='fake_kill', seeds=2, out=tmp_path)
+    eq(f.calls, [(100,0), (600,0), (600,0), (100,1), (600,1)])  # the cell interrupted is run again, the finished one not
+    eq(_keys(tmp_path), [('fake_kill',100,0), ('fake_kill',100,1), ('fake_kill',600,0), ('fake_kill',600,1)])
+
+def test_partial_last_line_is_ignored_and_replaced(ds, fake, tmp_path):
+    f = fake('fake_p', Fake())
+    run_bench(ds, 'kingma', labels=[100], methods='fake_p', seeds=1, out=tmp_path)
+    fn = tmp_path/'results.csv'
+    with open(fn, 'a') as o: o.write('MNIST,kingma,fake_p,100,1,0.7')   # a kill in the middle of writing a row
+    eq(len(read_results(fn)), 1)
+    run_bench(ds, 'kingma', labels=[100], methods='fake_p', seeds=2, out=tmp_path)
+    eq(f.calls, [(100,0), (100,1)])
+    lines = fn.read_text().splitlines()
+    eq(len(lines), 3); eq(lines[0], ','.join(COLS))
+    eq(_keys(tmp_path), [('fake_p',100,0), ('fake_p',100,1)])
+
+def test_bad_line_inside_file_is_an_error(tmp_path):
+    fn = tmp_path/'results.csv'
+    fn.write_text(','.join(COLS) + '\ngarbage\nMNIST,kingma,ae,100,0,0.9,1.0,cpu,,,ae=1,full,2026-01-01\n')
+    with pytest.raises(ValueError, match='line 2'): read_results(fn)
+    fn.write_text('a,b\n')
+    with pytest.raises(ValueError, match='not a bench results file'): read_results(fn)
+
+def test_failing_method_does_not_stop_the_others(ds, fake, tmp_path, capsys):
+    fake('fake_ok', Fake())
+    bad = fake('fake_bad', Fake(exc=RuntimeError('boom'), at=1))
+    rc = main(['bench', '--methods', 'fake_bad,fake_ok', '--labels', '100', '--seeds', '2', '--out', str(tmp_path)])
+    eq(rc, 1)
+    err = capsys.readouterr()
+    assert 'fake_bad n=100 seed=0: RuntimeError: boom' in err.err and 'rerun the same command' in err.err, err.err
+    eq(_keys(tmp_path), [('fake_bad',100,1), ('fake_ok',100,0), ('fake_ok',100,1)])
+    eq(main(['bench', '--methods', 'fake_bad,fake_ok', '--labels', '100', '--seeds', '2', '--out', str(tmp_path)]), 0)
+    eq(bad.calls, [(100,0), (100,1), (100,0)])   # only the failed cell ran again
+
+def test_method_returning_garbage_fails_its_cell(ds, fake, tmp_path):
+    fake('fake_g', lambda task: dict(acc=93.5))    # a percentage instead of a fraction
+    with pytest.raises(BenchError, match=r'acc=float in \[0,1\]'): run_bench(ds, 'kingma', labels=[100], methods='fake_g', out=tmp_path)
+    eq(_keys(tmp_path), [])
+
+def test_other_settings_in_same_folder_refused(ds, fake, tmp_path):
+    fake('fake_s', Fake())
+    run_bench(ds, 'kingma', labels=[100], methods='fake_s', out=tmp_path, budget='smoke')
+    with pytest.raises(ValueError, match='other settings'):
+        run_bench(ds, 'kingma', labels=[100], methods='fake_s', out=tmp_path, budget='smoke', epochs='clf=3')
+    r = read_results(tmp_path/'results.csv')[0]
+    eq((r['epochs'], r['budget'], r['device']), ('ae=1,clf=1,ft=1,m2=1', 'smoke', 'cpu'))
+
+def _err(capsys, argv):
+    "Exit code and stderr of `fastai-ae` with `argv`"
+    try: rc = main(argv)
+    except SystemExit as e: rc = e.code
+    return rc, capsys.readouterr().err
+
+@pytest.mark.parametrize('args,msg', [
+    (['--dataset', 'imagenet'], "unknown dataset 'imagenet'"),
+    (['--protocol', 'cifar'], "unknown protocol 'cifar'; expected one of kingma, tiny"),
+    (['--methods', 'ae,m3'], "unknown method(s) m3; expected some of"),
+    (['--labels', '100,-5'], "--labels must be positive integers"),
+    (['--labels', '1e2'], "--labels must be integers separated by commas"),
+    (['--protocol', 'tiny', '--labels', '600'], "labels at most the 512 pool images, got n=600"),
+    (['--labels', '5'], "n >= the number of classes (10)"),
+    (['--seeds', '0'], "--seeds must be at least 1"),
+    (['--seeds', '1,-1'], "--seeds must be non-negative"),
+    (['--budget', 'gpu'], "unknown --budget 'gpu'; expected one of full, cpu, smoke"),
+    (['--epochs', 'pre=3'], "unknown --epochs key(s) ['pre']; expected some of ['ae', 'clf', 'ft', 'm2']"),
+    (['--device', 'tpu'], "unknown --device 'tpu'"),
+])
+def test_bad_arguments(capsys, tmp_path, args, msg):
+    rc,err = _err(capsys, ['bench', '--out', str(tmp_path/'o')] + args)
+    assert rc not in (0, None), rc
+    assert msg in err, err
+    assert not (tmp_path/'o').exists()        # nothing created for a refused command
+
+def test_unknown_method_lists_valid_ones(capsys, tmp_path):
+    rc,err = _err(capsys, ['bench', '--methods', 'nope', '--out', str(tmp_path)])
+    eq(rc, 1)
+    for m in ('ae', 'vae', 'm1', 'cnn', 'resnet18', 'pca_svm'): assert m in err.split('expected some of')[1], err
+
+def test_out_is_a_file(capsys, tmp_path):
+    fn = tmp_path/'results'; fn.write_text('x')
+    rc,err = _err(capsys, ['bench', '--out', str(fn)])
+    eq(rc, 1); assert 'is a file; expected a folder' in err, err
+
+def test_help_lists_options(capsys):
+    with pytest.raises(SystemExit) as e: main(['bench', '--help'])
+    eq(e.value.code, 0)
+    out = capsys.readouterr().out
+    for o in ('--dataset', '--protocol', '--labels', '--methods', '--seeds', '--out', '--budget', '--epochs', '--device', '--data'): assert o in out, o
+
+def test_results_md_from_hand_made_csv(tmp_path):
+    "mean ± std (sample std, ddof=1) per cell, the seed count, the published numbers, the command and the device"
+    rows = [dict(dataset='MNIST', protocol='kingma', method=m, n=n, seed=s, acc=a, seconds=2., device='NVIDIA H100',
+                 weights='', note='', epochs='ae=30', budget='full', date=f'2026-01-0{s+1}T10:00:00')
+            for m,n,s,a in [('m1',100,0,.90), ('m1',100,1,.92), ('m1',100,2,.94), ('m1',600,0,.95),
+                            ('cnn',100,0,.70), ('cnn',100,1,.80)]]
+    for r in rows: append_result(tmp_path/'results.csv', r)
+    write_report(tmp_path, cmd='fastai-ae bench --methods m1,cnn')
+    md = (tmp_path/'results.md').read_text()
+    assert md.startswith('# MNIST: `kingma` protocol')
+    assert '| m1 | 92.0 ± 2.0 (3) | 95.0 (1) |' in md, md
+    assert '| cnn | 75.0 ± 7.1 (2) |' in md, md                # std of 70, 80 with ddof=1 is 7.07
+    assert '| *M1+TSVM* | *88.2* | *94.3* | *95.8* | *96.5* |' in md, md
+    assert '| *CNN* | *77.0* |' in md and '| *NN* | *74.2* |' in md
+    assert 'device: NVIDIA H100' in md and '`fastai-ae bench --methods m1,cnn`' in md
+    assert 'finished: 2026-01-01T10:00:00 to 2026-01-03T10:00:00' in md
+    assert (tmp_path/'label_efficiency.png').stat().st_size > 1000
+    s = summarise(rows)
+    eq(list(s.method), ['m1', 'm1', 'cnn']); eq(list(s.k), [3, 1, 2])
+
+def test_cifar_jpeg_title(tmp_path):
+    rows = [dict(dataset='CIFAR-10 (JPEG q75 subset)', protocol='tiny', method='vae', n=128, seed=0, acc=.4, seconds=1.,
+                 device='cpu', weights='', note='', epochs='ae=1', budget='smoke', date='2026-01-01T00:00:00')]
+    md = results_md(rows)
+    assert md.startswith('# CIFAR-10 (JPEG q75 subset): `tiny` protocol'), md
+    assert 'only check the setup' in md
+
+_KILL_SCRIPT = textwrap.dedent('''
+    import sys, time
+    from fastai_ae.transfer import register_method
+    @register_method('slow_fake')
+    def slow_fake(task):
+        time.sleep(1.5)
+        return dict(acc=0.5, weights=None, note='slow')
+    from fastai_ae.cli import main
+    sys.exit(main(['bench', '--methods', 'slow_fake', '--labels', '100,600,1000', '--seeds', '2', '--out', sys.argv[1]]))
+''')
+
+def test_kill_9_then_resume(tmp_path):
+    "A real `kill -9` of the command: every finished cell is on disk and the rerun completes the table"
+    scr = tmp_path/'run.py'; scr.write_text(_KILL_SCRIPT)
+    out = tmp_path/'out'
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    p = subprocess.Popen([sys.executable, str(scr), str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    fn, t0 = out/'results.csv', time.time()
+    while time.time()-t0 < 240 and (not fn.exists() or len(read_results(fn)) < 2): time.sleep(0.2)
+    p.send_signal(signal.SIGKILL); p.wait()
+    done = read_results(fn)
+    assert 2 <= len(done) < 6, len(done)
+    r = subprocess.run([sys.executable, str(scr), str(out)], env=env, capture_output=True, text=True, timeout=300)
+    eq(r.returncode, 0)
+    assert f"{len(done)} already in" in r.stdout, r.stdout
+    eq(_keys(out), sorted(('slow_fake', n, s) for n in (100, 600, 1000) for s in (0, 1)))
+    assert '| slow_fake | 50.0 ± 0.0 (2) | 50.0 ± 0.0 (2) | 50.0 ± 0.0 (2) |' in (out/'results.md').read_text()
