@@ -5,6 +5,7 @@
 # %% ../nbs/06_learner.ipynb #3e33dff3
 from __future__ import annotations
 import torch
+from contextlib import contextmanager
 from fastcore.all import *
 from fastai.learner import Learner
 from fastai.optimizer import OptimWrapper
@@ -38,14 +39,19 @@ class AELearner(Learner):
         if x.ndim==3: x = x[None]
         return x.to(self.dls.device or default_device())
 
-    def _batches(self, x, f, bs=None):
-        "Apply `f` to `x` in batches, in eval mode without gradients"
-        bs = bs or 2*self.dls.bs
+    @contextmanager
+    def evaluating(self):
+        "Context with the model in eval mode and no gradients, its mode restored afterwards"
         was = self.model.training
         self.model.eval()
         try:
-            with torch.no_grad(): return torch.cat([f(x[i:i+bs]) for i in range(0, len(x), bs)]) if len(x) else f(x)
+            with torch.no_grad(): yield
         finally: self.model.train(was)
+
+    def _batches(self, x, f, bs=None):
+        "Apply `f` to `x` in batches, in eval mode without gradients"
+        bs = bs or 2*self.dls.bs
+        with self.evaluating(): return torch.cat([f(x[i:i+bs]) for i in range(0, len(x), bs)]) if len(x) else f(x)
 
     def encode(self, x, bs=None):
         "Deterministic latent codes (the mean for a VAE) of images `x`"
@@ -70,22 +76,13 @@ class AELearner(Learner):
     def get_latents(self, dl=None, ds_idx=1):
         "Latent means of every image of `dl` (default: the validation set) and their labels (or None)"
         dl = self._dl(dl, ds_idx)
-        was = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad(): zs = [self.model.encode(b[0]) for b in dl]
-        finally: self.model.train(was)
+        with self.evaluating(): zs = [self.model.encode(b[0]) for b in dl]
         return torch.cat(zs), getattr(dl, 'y', None)
 
     def per_image(self, dl=None, ds_idx=1):
         "Reconstruction loss and regulariser (KL for a VAE), in nats, of every image of `dl` (default: the validation set)"
         dl = self._dl(dl, ds_idx)
-        was = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                rs = [(self.loss_func.rec_fn(p[0], y), p[1]) for x,y in dl for p in [self.model(x)]]
-        finally: self.model.train(was)
+        with self.evaluating(): rs = [(self.loss_func.rec_fn(p[0], y), p[1]) for x,y in dl for p in [self.model(x)]]
         return torch.cat([r for r,_ in rs]), torch.cat([g for _,g in rs])
 
     def rec_error(self, dl=None, ds_idx=1):

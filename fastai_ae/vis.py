@@ -76,13 +76,8 @@ def plot_rec_steps(self:AELearner, n=4, dl=None, ds_idx=1, size=1.2):
     steps = list(getattr(self.model.dec, 'steps', []))
     if not steps: raise ValueError("the decoder has no `steps` to show")
     x,x01 = _pick(self, n, False, dl, ds_idx)
-    was = self.model.training
-    self.model.eval()
-    try:
-        with torch.no_grad(), hook_outputs(steps, detach=True, cpu=True) as hs:
-            z = self.model.encode(x)
-            out = self.loss_func.activation(self.model.decode(z)).cpu()
-    finally: self.model.train(was)
+    with self.evaluating(), hook_outputs(steps, detach=True, cpu=True) as hs:
+        out = self.loss_func.activation(self.model.decode(self.model.encode(x))).cpu()
     rows = [_to_img(h, out.shape[-2:]) for h in hs.stored]
     nms = [f"{type(m).__name__} {tuple(r.shape[-2:])}" for m,r in zip(steps, rows)]
     fig,axs = plt.subplots(len(rows)+2, n, figsize=(size*n+1.5, size*(len(rows)+2)), squeeze=False)
