@@ -18,7 +18,7 @@ from .losses import *
 from .callbacks import *
 
 # %% auto #0
-__all__ = ['adamw', 'AELearner', 'ae_learner']
+__all__ = ['adamw', 'evaluating', 'AELearner', 'ae_learner']
 
 # %% ../nbs/06_learner.ipynb #7970c22f
 def adamw(params, lr=1e-3, wd=0.01, eps=1e-5, **kwargs):
@@ -28,6 +28,16 @@ def adamw(params, lr=1e-3, wd=0.01, eps=1e-5, **kwargs):
     return OptimWrapper(params, torch.optim.AdamW, lr=lr, weight_decay=wd, eps=eps, fused=fused, **kwargs)
 
 # %% ../nbs/06_learner.ipynb #c8cc29d6
+@contextmanager
+def evaluating(m):
+    "Context with module `m` in eval mode and no gradients, its mode restored afterwards"
+    was = m.training
+    m.eval()
+    try:
+        with torch.no_grad(): yield
+    finally: m.train(was)
+
+# %% ../nbs/06_learner.ipynb #30c133af
 class AELearner(Learner):
     "A `Learner` for autoencoders: `encode`, `decode`, latents and reconstruction errors"
     def _in(self, x):
@@ -39,14 +49,9 @@ class AELearner(Learner):
         if x.ndim==3: x = x[None]
         return x.to(self.dls.device or default_device())
 
-    @contextmanager
     def evaluating(self):
         "Context with the model in eval mode and no gradients, its mode restored afterwards"
-        was = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad(): yield
-        finally: self.model.train(was)
+        return evaluating(self.model)
 
     def _batches(self, x, f, bs=None):
         "Apply `f` to `x` in batches, in eval mode without gradients"

@@ -15,7 +15,7 @@ from .data import ImageData
 from .loaders import *
 from .layers import *
 from .models import AutoEncoder
-from .learner import adamw, AELearner, ae_learner
+from .learner import adamw, evaluating, AELearner, ae_learner
 from .callbacks import NaNGuard
 from .vis import show_images
 from .transfer import Task, few_labels, make_task, methods, register_method, pretrained_ae
@@ -256,11 +256,7 @@ class SSVAELearner(Learner):
     def predict_proba(self, x, bs=1000):
         "Class probabilities q(y|x) of images `x` (uint8 processed like the validation set, or float model inputs)"
         x = self._in(x)
-        was = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad(): return torch.cat([F.softmax(self.model.classify(x[i:i+bs]), -1) for i in range(0, len(x), bs)])
-        finally: self.model.train(was)
+        with evaluating(self.model): return torch.cat([F.softmax(self.model.classify(x[i:i+bs]), -1) for i in range(0, len(x), bs)])
 
     def predict(self, x):
         "Class name (or index), class index and probabilities for one image `x`, as fastai's `Learner.predict`"
@@ -272,11 +268,7 @@ class SSVAELearner(Learner):
 
     def cond_samples(self, z, y):
         "Images (or features) decoded from codes `z` with classes `y`"
-        was = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad(): return self.model.cond_sample(z, y)
-        finally: self.model.train(was)
+        with evaluating(self.model): return self.model.cond_sample(z, y)
 
     def plot_cond_samples(self, n=4, x=None, figsize=None):
         "One row per code z (from the prior, or inferred from images `x`), one column per class: style vs content"
@@ -285,11 +277,7 @@ class SSVAELearner(Learner):
             z = torch.randn(n, self.model.nz, device=self.dls.device)
         else:
             xi = self._in(x)
-            was = self.model.training
-            self.model.eval()
-            try:
-                with torch.no_grad(): z = self.model.encode(xi, self.model.classify(xi).argmax(-1))
-            finally: self.model.train(was)
+            with evaluating(self.model): z = self.model.encode(xi, self.model.classify(xi).argmax(-1))
             n = len(z)
         c = self.model.c
         imgs = self.cond_samples(z.repeat_interleave(c, 0), torch.arange(c, device=z.device).repeat(n))
