@@ -199,9 +199,9 @@ class RGBNorm:
         if x.shape[1]!=3: raise ValueError(f"`RGBNorm` needs 3-channel batches (put `ToRGB()` first), got {x.shape[1]} channels")
         return (x-self.m.to(x.device))/self.s.to(x.device)
 
-def rgb_tfms(size=64):
-    "Batch transforms for an ImageNet model: grey to RGB, resize to `size`, ImageNet normalisation"
-    return [ToRGB(), ResizeBatch(size), RGBNorm()]
+def rgb_tfms(size=None):
+    "Batch transforms for an ImageNet model: grey to RGB, resize to `size` (None: keep the size), ImageNet normalisation"
+    return [ToRGB()] + ([] if size is None else [ResizeBatch(size)]) + [RGBNorm()]
 
 def resnet18_weights(weights=None):
     "Path of ResNet-18 ImageNet weights: `weights` (must exist) or the torchvision cache; `None` when there are none"
@@ -329,14 +329,14 @@ def cnn_method(task:Task, lr=3e-3) -> dict:
     return dict(acc=_acc(learn), weights=None, note=f"2-conv CNN from scratch, {task.epochs['clf']} ep")
 
 @register_method('resnet18')
-def resnet18_method(task:Task, size=64, lr=1e-3, weights=None) -> dict:
-    "ResNet-18 (ImageNet weights if on disk) fine-tuned on the labelled images at `size` px"
+def resnet18_method(task:Task, size=None, lr=1e-3, weights=None) -> dict:
+    "ResNet-18 (ImageNet weights if on disk) fine-tuned on the labelled images at `size` px (None: the images' own size)"
     if task.ds.shape[0] not in (1,3): raise ValueError(f"resnet18 needs grey or RGB images, got {task.ds.shape[0]} channels")
     learn = resnet18_learner(_lbl_dls(task, bs=32, tfms=rgb_tfms(size)), weights=weights)
     pre = learn.weights != 'random init'
     if pre: _fit(learn, task.epochs['clf'], lr); learn.unfreeze()
     _fit(learn, task.epochs['ft'] if pre else task.epochs['clf'], slice(lr/10, lr) if pre else lr)
-    return dict(acc=_acc(learn), weights=learn.weights, note=f"{size}px, " + ('head then fine-tune' if pre else 'random init, trained from scratch'))
+    return dict(acc=_acc(learn), weights=learn.weights, note=f"{size or task.ds.shape[-1]}px, " + ('head then fine-tune' if pre else 'random init, trained from scratch'))
 
 @register_method('pca_svm')
 def pca_svm_method(task:Task, ncomp=50) -> dict:
