@@ -8,7 +8,8 @@ import copy, hashlib, warnings
 import numpy as np, torch
 from torch import nn
 from fastcore.all import *
-from fastai.learner import Learner
+from fastai.learner import Learner, Recorder
+from fastai.callback.core import Callback, CancelValidException
 from fastai.layers import ConvLayer, LinBnDrop, Flatten
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
@@ -28,8 +29,8 @@ from .learner import AELearner, ae_learner, adamw
 # %% auto #0
 __all__ = ['protocols', 'methods', 'few_labels', 'default_epochs', 'Task', 'make_task', 'Encode', 'flat_head', 'encoder_splitter',
            'encoder_learner', 'simple_cnn_learner', 'RGBNorm', 'rgb_tfms', 'resnet18_weights', 'resnet18_learner',
-           'pretrained_ae', 'register_method', 'ae_method', 'vae_method', 'm1_method', 'cnn_method', 'resnet18_method',
-           'pca_svm_method']
+           'pretrained_ae', 'SkipValid', 'register_method', 'ae_method', 'vae_method', 'm1_method', 'cnn_method',
+           'resnet18_method', 'pca_svm_method']
 
 # %% ../nbs/09_transfer.ipynb #e1a8ac46
 def _pool_idxs(ds, pool):
@@ -249,12 +250,18 @@ def pretrained_ae(task:Task, kind='vae', nz=32, bs=128, lr=3e-3) -> AELearner:
         learn.model.load_state_dict(torch.load(fn, map_location=task.device))
         learn.cache_file,learn.cached = fn,True
         return learn
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(task.epochs['ae'], lr)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(task.epochs['ae'], lr, cbs=SkipValid())
     if fn is not None:
         fn.parent.mkdir(parents=True, exist_ok=True)
         torch.save(learn.model.state_dict(), fn)
     learn.cache_file,learn.cached = fn,False
     return learn
+
+# %% ../nbs/09_transfer.ipynb #4c08ec59
+class SkipValid(Callback):
+    "Skip the validation pass after each epoch, for a fit whose result is measured afterwards"
+    order = Recorder.order + 1  # after the Recorder has reset its validation metrics (they then read None)
+    def before_validate(self): raise CancelValidException()
 
 # %% ../nbs/09_transfer.ipynb #cb20bd81
 methods = Registry('method')
@@ -268,8 +275,9 @@ def _acc(learn) -> float:
     return float((preds.argmax(1)==targs).float().mean())
 
 def _fit(learn, n, lr):
+    "`fit_one_cycle` for `n` epochs without bars, logging or validation passes (the accuracy is measured once, after)"
     if n > 0:
-        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr)
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=SkipValid())
 
 def _lbl_dls(task, bs=64, **kwargs):
     "Classifier loaders on the labelled images, validated on the task's test set"
