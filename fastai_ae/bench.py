@@ -4,7 +4,8 @@
 
 # %% ../nbs/11_bench.ipynb #4e4db01b
 from __future__ import annotations
-import csv, datetime, os, shlex, sys, time
+import csv, datetime, inspect, os, shlex, sys, time
+from functools import partial
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -282,13 +283,14 @@ def _seeds_str(seeds):
     seeds = list(seeds)
     return str(len(seeds)) if seeds==list(range(len(seeds))) else ','.join(map(str, seeds)) + (',' if len(seeds)==1 else '')
 
-def bench_command(dataset, protocol, labels, methods, seeds, out, epochs=None, budget='full', device=None, data=None):
+def bench_command(dataset, protocol, labels, methods, seeds, out, epochs=None, budget='full', device=None, data=None, weights=None):
     "The `fastai-ae bench` command line for these arguments"
     a = ['fastai-ae', 'bench', '--dataset', str(dataset), '--protocol', protocol, '--labels', ','.join(map(str, labels)),
          '--methods', ','.join(methods), '--seeds', _seeds_str(seeds), '--out', str(out), '--budget', budget]
     if epochs: a += ['--epochs', _epochs_str(epochs)]
     if device: a += ['--device', str(device)]
     if data: a += ['--data', str(data)]
+    if weights: a += ['--weights', str(weights)]
     return shlex.join(a)
 
 # %% ../nbs/11_bench.ipynb #4259dbee
@@ -309,8 +311,12 @@ def _run_cell(f, task):
         raise TypeError(f"a method must return dict(acc=float in [0,1], weights=..., note=...), got {r!r}")
     return r
 
+def _method_kw(f, weights):
+    "`weights=weights` for a method `f` that takes pretrained `weights` (the ResNet-18's ImageNet file), else nothing"
+    return dict(weights=weights) if weights is not None and 'weights' in inspect.signature(f).parameters else {}
+
 def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, seeds=1, out='runs/bench', epochs=None,
-              budget='full', device=None, data=None):
+              budget='full', device=None, data=None, weights=None):
     "Run every (method, n, seed) cell not yet in `out/results.csv`; write `results.csv`, `results.md`, `label_efficiency.png`"
     from fastai_ae.transfer import make_task, protocols
     from fastai_ae.data import load_dataset
@@ -322,6 +328,8 @@ def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, see
     if protocol not in protocols: raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(protocols)}")
     if labels is None and protocol not in DEFAULT_LABELS: raise ValueError(f"give --labels for protocol {protocol!r}")
     labels = parse_labels(DEFAULT_LABELS[protocol] if labels is None else labels)
+    if weights is not None and not Path(weights).is_file():
+        raise ValueError(f"--weights {weights} is not a file; expected a torchvision resnet18 state_dict (.pth) with ImageNet weights")
     seeds,ep = parse_seeds(seeds),budget_epochs(protocol, budget, epochs)
     dname,out = device_name(device),check_out(out)
     dev = device or ('cuda' if torch.cuda.is_available() else 'cpu')
@@ -332,7 +340,7 @@ def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, see
         return smoke_cut(t) if budget=='smoke' else t
     tasks = {n:task(n, seeds[0]) for n in labels}  # the protocol rejects impossible label counts before anything trains
     cmd = bench_command(dataset if isinstance(dataset, str) else ds.name, protocol, labels, methods, seeds, out,
-                        parse_epochs(epochs), budget, device, data)
+                        parse_epochs(epochs), budget, device, data, weights)
     fn,dsn,estr = out/'results.csv',ds.name,_epochs_str(ep)
     prev = {tuple(r[k] for k in KEY):r for r in read_results(fn)}
     clash = [r for k,r in prev.items() if k[:2]==(dsn, protocol) and (r['epochs'], r['budget'])!=(estr, budget)]
@@ -349,7 +357,7 @@ def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, see
             if (tasks[n].n, tasks[n].seed)!=(n, s): tasks[n] = task(n, s)
             name,t = f"[{i}/{len(cells)}] {dsn} {protocol} {m} n={n} seed={s}",time.time()
             set_seed(s)  # a cell's result must not depend on the cells that ran before it in this process
-            try: r = _run_cell(registry[m], tasks[n])
+            try: r = _run_cell(partial(registry[m], **_method_kw(registry[m], weights)), tasks[n])
             except Exception as e:
                 print(f"{name}: FAILED after {time.time()-t:.1f}s: {type(e).__name__}: {e}", flush=True)
                 failed.append(f"{m} n={n} seed={s}: {type(e).__name__}: {e}")
@@ -377,12 +385,13 @@ def bench_parser(p):
     p.add_argument('--epochs', default=None, help="epochs per stage overriding the budget: ae=2,clf=5 (stages ae, clf, ft, m2), or one int for all")
     p.add_argument('--device', default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument('--data', default=None, help="folder holding the dataset files (default: $FASTAI_AE_DATA, then the caches)")
+    p.add_argument('--weights', default=None, help="ResNet-18 ImageNet weights (a torchvision resnet18 .pth) for the resnet18 method (default: the torchvision cache, else a random init, reported as such)")
     return p
 
 def bench(args):
     "Run `fastai-ae bench` with the parsed `args`"
     out = args.out or Path('runs/bench')/f"{Path(args.dataset).name}-{args.protocol}"
     return run_bench(args.dataset, args.protocol, args.labels, args.methods, args.seeds, out, epochs=args.epochs,
-                     budget=args.budget, device=args.device, data=args.data)
+                     budget=args.budget, device=args.device, data=args.data, weights=args.weights)
 
 add_command('bench', bench_parser, bench, "few-label benchmark: accuracy per method, label count and seed, resumable")

@@ -364,6 +364,16 @@ def write_perf(df, out, dev, cmd):
              *([f"- process max RSS: {rss:,.0f} MiB (peak memory per row is only measured on CUDA)"] if dev.type=='cpu' else []),
              "", "Rows: " + '; '.join(f"`{r}`: {ROWS[r]}" for r in dict.fromkeys(df.loop)) + ".", ""]
     for bs,d in df.groupby('bs', sort=False): lines += [f"## bs {bs}", "", _md_table(d.drop(columns='bs')), ""]
+    lines += ["## Reading the table", "",
+              "`img/s` counts the images trained in the timed part; with `--repeat` it is the fastest of the repeats (on a "
+              "shared machine the slower runs measure the neighbours). `final loss` of a library row is the mean training loss "
+              "of its timed (second) one-cycle epoch; a plain row trains from scratch at a constant learning rate, so compare "
+              "losses within a kind of row, not across kinds.", ""]
+    if dev.type!='cuda':
+        gpu = [r for r in ROWS if r in CUDA_ROWS]
+        lines += ["## GPU rows", "", f"This run had no GPU, so the rows that need CUDA ({', '.join(f'`{r}`' for r in gpu)}) "
+                  "were not measured. On a GPU:", "",
+                  "    fastai-ae perf --device cuda --bs 128,512,2048 --steps 200 --repeat 2 --out benchmarks/throughput.md", ""]
     out.write_text('\n'.join(lines))
     return out
 

@@ -144,7 +144,7 @@ def test_help_lists_options(capsys):
     with pytest.raises(SystemExit) as e: main(['bench', '--help'])
     eq(e.value.code, 0)
     out = capsys.readouterr().out
-    for o in ('--dataset', '--protocol', '--labels', '--methods', '--seeds', '--out', '--budget', '--epochs', '--device', '--data'): assert o in out, o
+    for o in ('--dataset', '--protocol', '--labels', '--methods', '--seeds', '--out', '--budget', '--epochs', '--device', '--data', '--weights'): assert o in out, o
 
 def test_results_md_from_hand_made_csv(tmp_path):
     "mean ± std (sample std, ddof=1) per cell, the seed count, the published numbers, the command and the device"
@@ -200,3 +200,21 @@ def test_kill_9_then_resume(tmp_path):
     assert f"{len(done)} already in" in r.stdout, r.stdout
     eq(_keys(out), sorted(('slow_fake', n, s) for n in (100, 600, 1000) for s in (0, 1)))
     assert '| slow_fake | 50.0 ± 0.0 (2) | 50.0 ± 0.0 (2) | 50.0 ± 0.0 (2) |' in (out/'results.md').read_text()
+
+def test_weights_must_be_a_file(capsys, tmp_path):
+    rc,err = _err(capsys, ['bench', '--methods', 'resnet18', '--weights', str(tmp_path/'nope.pth'), '--out', str(tmp_path/'o')])
+    eq(rc, 1)
+    assert 'is not a file; expected a torchvision resnet18 state_dict' in err, err
+    assert not (tmp_path/'o').exists()
+
+def test_weights_reach_methods_that_take_them(ds, fake, tmp_path):
+    "`weights` goes to methods with a `weights` parameter (the ResNet-18), and the results say which file was used"
+    def with_w(task, weights=None): return dict(acc=0.9, weights=weights, note='')
+    def without_w(task): return dict(acc=0.8, weights=None, note='')
+    fake('fake_w', with_w); fake('fake_nw', without_w)
+    fn = tmp_path/'w.pth'; torch.save({}, fn)
+    run_bench(ds, 'kingma', labels=[100], methods='fake_w,fake_nw', out=tmp_path/'o', budget='smoke', weights=fn)
+    rows = {r['method']:r for r in read_results(tmp_path/'o'/'results.csv')}
+    eq(rows['fake_w']['weights'], str(fn))
+    eq(rows['fake_nw']['weights'], '')
+    assert f'--weights {fn}' in (tmp_path/'o'/'results.md').read_text()
