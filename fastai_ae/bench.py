@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from fastai.torch_core import set_seed
-from .cli import add_command
+from .cli import add_command, parse_ints, parse_names, check_device
 
 # %% auto #0
 __all__ = ['EPOCH_KEYS', 'COLS', 'KEY', 'REFS', 'BUDGETS', 'SMOKE_POOL', 'SMOKE_TEST', 'DEFAULT_LABELS', 'parse_labels',
@@ -22,28 +22,19 @@ __all__ = ['EPOCH_KEYS', 'COLS', 'KEY', 'REFS', 'BUDGETS', 'SMOKE_POOL', 'SMOKE_
 # %% ../nbs/11_bench.ipynb #714aff91
 EPOCH_KEYS = ('ae', 'clf', 'ft', 'm2')
 
-def _ints(s, what):
-    "`s` ('1,2', an int or a list of ints) as a list of ints, or a `ValueError` naming `what`"
-    if isinstance(s, str): s = [o.strip() for o in s.split(',') if o.strip()]
-    elif isinstance(s, (int, np.integer)): s = [s]
-    try: r = [int(o) for o in s]
-    except (TypeError, ValueError): r = None
-    if not r or any(isinstance(o, float) and o!=int(o) for o in s): raise ValueError(f"{what} must be integers separated by commas, got {s!r}")
-    return r
-
 def parse_labels(labels):
     "Label counts from `labels` ('100,600', an int or a list): positive ints, no repeats, sorted"
-    ns = _ints(labels, '--labels')
+    ns = parse_ints(labels, '--labels')
     if min(ns) < 1: raise ValueError(f"--labels must be positive integers (labelled images per task), got {ns}")
     return sorted(set(ns))
 
 def parse_seeds(seeds):
     "Seeds from `seeds`: an int `k` (or '3') means seeds 0..k-1; a list (or '0,1,2') is taken as it is"
-    if isinstance(seeds, str) and ',' not in seeds: seeds = _ints(seeds, '--seeds')[0]
+    if isinstance(seeds, str) and ',' not in seeds: seeds = parse_ints(seeds, '--seeds')[0]
     if isinstance(seeds, (int, np.integer)):
         if seeds < 1: raise ValueError(f"--seeds must be at least 1 (the number of seeds, or a list like 0,1,2), got {seeds}")
         return list(range(seeds))
-    ss = _ints(seeds, '--seeds')
+    ss = parse_ints(seeds, '--seeds')
     if min(ss) < 0: raise ValueError(f"--seeds must be non-negative, got {ss}")
     return sorted(set(ss))
 
@@ -51,7 +42,7 @@ def parse_epochs(epochs):
     "Epochs per training stage from `epochs`: None, an int for every stage, 'ae=2,clf=5' or a dict"
     if epochs is None or isinstance(epochs, dict): d = epochs
     elif isinstance(epochs, (int, np.integer)) or (isinstance(epochs, str) and '=' not in epochs):
-        e = _ints(epochs, '--epochs')
+        e = parse_ints(epochs, '--epochs')
         if len(e)!=1: raise ValueError(f"--epochs must be one integer or key=value pairs like ae=2,clf=5, got {epochs!r}")
         d = {k:e[0] for k in EPOCH_KEYS}
     else:
@@ -60,7 +51,7 @@ def parse_epochs(epochs):
     if d is None: return None
     bad = [k for k in d if k not in EPOCH_KEYS]
     if bad: raise ValueError(f"unknown --epochs key(s) {bad}; expected some of {list(EPOCH_KEYS)}")
-    d = {k:_ints(v, f'--epochs {k}')[0] if not isinstance(v, (int, np.integer)) else int(v) for k,v in d.items()}
+    d = {k:parse_ints(v, f'--epochs {k}')[0] if not isinstance(v, (int, np.integer)) else int(v) for k,v in d.items()}
     if any(v < 0 for v in d.values()): raise ValueError(f"--epochs must be non-negative (0 skips a stage), got {d}")
     return d
 
@@ -263,12 +254,8 @@ def _registry():
 
 def device_name(device=None):
     "'cpu' or the CUDA device's name for `device` (default: cuda when available)"
-    try: dev = torch.device(device) if device is not None else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    except RuntimeError: raise ValueError(f"unknown --device {device!r}; expected cpu, cuda or cuda:N")
-    if dev.type=='cuda':
-        if not torch.cuda.is_available(): raise ValueError(f"--device {device} asked for, but CUDA is not available here (use cpu)")
-        return torch.cuda.get_device_name(dev)
-    return dev.type
+    dev = check_device(device)
+    return torch.cuda.get_device_name(dev) if dev.type=='cuda' else dev.type
 
 def check_out(out):
     "Output folder `out` as a `Path`; a `ValueError` when it is a file"
@@ -321,18 +308,15 @@ def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, see
     from fastai_ae.transfer import make_task, protocols
     from fastai_ae.data import load_dataset
     registry = _registry()
-    if isinstance(methods, str): methods = [o.strip() for o in methods.split(',') if o.strip()]
-    methods = list(registry) if methods is None else list(dict.fromkeys(methods))
-    bad = [m for m in methods if m not in registry]
-    if bad or not methods: raise ValueError(f"unknown method(s) {', '.join(bad) or '(none given)'}; expected some of {', '.join(registry)}")
+    methods = parse_names(methods, registry, 'method(s)')
     if protocol not in protocols: raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(protocols)}")
     if labels is None and protocol not in DEFAULT_LABELS: raise ValueError(f"give --labels for protocol {protocol!r}")
     labels = parse_labels(DEFAULT_LABELS[protocol] if labels is None else labels)
     if weights is not None and not Path(weights).is_file():
         raise ValueError(f"--weights {weights} is not a file; expected a torchvision resnet18 state_dict (.pth) with ImageNet weights")
     seeds,ep = parse_seeds(seeds),budget_epochs(protocol, budget, epochs)
-    dname,out = device_name(device),check_out(out)
-    dev = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    dev,out = check_device(device),check_out(out)
+    dname = device_name(dev)
     ds = load_dataset(dataset, path=data) if isinstance(dataset, str) else dataset
     cache = out/'cache'
     def task(n, s):

@@ -18,7 +18,7 @@ from .loaders import *
 from .models import *
 from .losses import *
 from .learner import *
-from .cli import add_command
+from .cli import add_command, parse_ints, parse_names, check_device
 
 # %% auto #0
 __all__ = ['ROWS', 'CUDA_ROWS', 'perf_model', 'plain_loop', 'EpochTimer', 'AsyncSmoothLoss', 'CudaGraphStep', 'parse_rows',
@@ -259,31 +259,19 @@ ROWS = {'torch':      "plain PyTorch loop, torch.optim.Adam defaults, eager (the
         'graph-bf16': "fit_one_cycle + CudaGraphStep() + learn.to_bf16()"}
 CUDA_ROWS = ('torch-graph','graph','bf16','fp16','graph-bf16')
 
-def _device(device):
-    "`device` (None: cuda when available) as a `torch.device`, checked"
-    try: dev = torch.device(device if device is not None else 'cuda' if torch.cuda.is_available() else 'cpu')
-    except (RuntimeError, TypeError): raise ValueError(f"unknown --device {device!r}; expected cpu, cuda or cuda:N")
-    if dev.type=='cuda' and not torch.cuda.is_available(): raise ValueError(f"--device {device} asked for, but CUDA is not available here (use cpu)")
-    if dev.type not in ('cpu','cuda'): raise ValueError(f"--device must be cpu or cuda, got {device!r}")
-    return dev
-
 def parse_rows(rows, dev):
     "Rows to run: `rows` ('torch,fit', a list, or None for every row that runs on `dev`), checked"
     if rows is None: return [r for r in ROWS if dev.type=='cuda' or r not in CUDA_ROWS]
-    if isinstance(rows, str): rows = [o.strip() for o in rows.split(',') if o.strip()]
-    rows = list(dict.fromkeys(rows))
-    bad = [r for r in rows if r not in ROWS]
-    if bad or not rows: raise ValueError(f"unknown --rows {', '.join(bad) or '(none given)'}; expected some of {', '.join(ROWS)}")
+    rows = parse_names(rows, ROWS, '--rows')
     cu = [r for r in rows if r in CUDA_ROWS and dev.type!='cuda']
     if cu: raise ValueError(f"--rows {', '.join(cu)} need a CUDA device, got {dev.type}")
     return rows
 
 def parse_bss(bss):
     "Batch sizes from `bss` ('128,512', an int or a list): positive ints"
-    if isinstance(bss, str): bss = [o.strip() for o in bss.split(',') if o.strip()]
-    try: r = [int(o) for o in L(bss)]
-    except (TypeError, ValueError): r = []
-    if not r or any(o<1 for o in r) or any(isinstance(o, float) and o!=int(o) for o in L(bss)):
+    try: r = parse_ints(bss, '--bs')
+    except ValueError: r = []
+    if not r or min(r)<1:
         raise ValueError(f"--bs must be positive integers separated by commas, got {bss!r}")
     return r
 
@@ -311,7 +299,7 @@ def perf_command(device, bss, steps, rows, out, data, repeat=1):
 
 def run_perf(device=None, bss=(128,512,2048), steps=200, rows=None, out=None, data=None, seed=0, ds=None, repeat=1):
     "Time `rows` for each batch size in `bss` on MNIST (best of `repeat` runs): a DataFrame (and a markdown table in `out`)"
-    dev,bss = _device(device),parse_bss(bss)
+    dev,bss = check_device(device),parse_bss(bss)
     rows = parse_rows(rows, dev)
     if steps<1: raise ValueError(f"--steps must be at least 1, got {steps}")
     if repeat<1: raise ValueError(f"--repeat must be at least 1, got {repeat}")
