@@ -160,6 +160,11 @@ def _table(s, dsn, proto):
     lines += [f"| *{r['name']}* | " + ' | '.join(pub(r)) + ' |' for r in refs if r['method'] is None]
     return '\n'.join(lines)
 
+def _settings(d):
+    "The epochs strings of the rows `d`, each with the methods that ran with it when there are several"
+    g = {e:list(dict.fromkeys(d.method[d.epochs==e])) for e in dict.fromkeys(d.epochs)}
+    return next(iter(g)) if len(g)==1 else '; '.join(f"{e} ({', '.join(ms)})" for e,ms in g.items())
+
 def results_md(rows, cmd=None, date=None):
     "The `results.md` page for result `rows`: mean ± std accuracy (%) per method and label count, with published numbers"
     if not rows: return "# Benchmark\n\nNo finished cells yet.\n"
@@ -174,7 +179,7 @@ def results_md(rows, cmd=None, date=None):
                 "with the number of seeds in brackets. Rows in italics are published numbers, for comparison.", '',
                 _table(s, dsn, proto), '',
                 f"- device: {', '.join(dict.fromkeys(d.device))}",
-                f"- settings: epochs {', '.join(dict.fromkeys(d.epochs))}; budget {', '.join(dict.fromkeys(d.budget))}",
+                f"- settings: epochs {_settings(d)}; budget {', '.join(dict.fromkeys(d.budget))}",
                 f"- cells: {len(d)} (seeds {', '.join(map(str, sorted(set(d.seed))))}), "
                 f"{d.seconds.sum()/60:.1f} min of training in all",
                 f"- finished: {min(d.date)} to {max(d.date)}; page written {date}"]
@@ -298,6 +303,13 @@ def _run_cell(f, task):
         raise TypeError(f"a method must return dict(acc=float in [0,1], weights=..., note=...), got {r!r}")
     return r
 
+def _clashes(r, ep, budget, registry):
+    "Whether result row `r` was run with another budget, or other epochs `ep` for a stage its method uses"
+    if r['budget']!=budget: return True
+    stages = getattr(registry.get(r['method']), 'stages', EPOCH_KEYS)  # a method no longer registered: every stage
+    old = parse_epochs(r['epochs'])
+    return any(old.get(k)!=ep.get(k) for k in stages)
+
 def _method_kw(f, weights):
     "`weights=weights` for a method `f` that takes pretrained `weights` (the ResNet-18's ImageNet file), else nothing"
     return dict(weights=weights) if weights is not None and 'weights' in inspect.signature(f).parameters else {}
@@ -327,8 +339,8 @@ def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, see
                         parse_epochs(epochs), budget, device, data, weights)
     fn,dsn,estr = out/'results.csv',ds.name,_epochs_str(ep)
     prev = {tuple(r[k] for k in KEY):r for r in read_results(fn)}
-    clash = [r for k,r in prev.items() if k[:2]==(dsn, protocol) and (r['epochs'], r['budget'])!=(estr, budget)]
-    if clash: raise ValueError(f"{fn} holds cells run with other settings (epochs {clash[0]['epochs']}, budget {clash[0]['budget']}) "
+    clash = [r for k,r in prev.items() if k[:2]==(dsn, protocol) and _clashes(r, ep, budget, registry)]
+    if clash: raise ValueError(f"{fn} holds cells run with other settings ({clash[0]['method']}: epochs {clash[0]['epochs']}, budget {clash[0]['budget']}) "
                                f"than this run (epochs {estr}, budget {budget}); use another --out or the same settings")
     out.mkdir(parents=True, exist_ok=True)
     cells = [(s, n, m) for s in seeds for n in labels for m in methods]

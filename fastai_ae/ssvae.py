@@ -372,14 +372,14 @@ def _fit_task(learn, task, lr):
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(task.epochs['m2'], lr)
     return accuracy_on(learn, task.test_x, task.test_y)
 
-@register_method('m2')
+@register_method('m2', stages=('m2',))
 def m2_method(task:Task, clf='conv', lr=1e-3, shift=2) -> dict:
     "Kingma's M2 on pixels (classifier `clf`, MLP encoder and decoder with 500 hidden units), random shifts of `shift` px"
     learn = ssvae_learner(task_dls(task, tfms=[RandShift(shift)] if shift else None), clf=clf, lr=lr)
     acc = _fit_task(learn, task, lr)
     return dict(acc=acc, weights=None, note=f"M2 clf={clf}, shift {shift}px, {task.epochs['m2']} ep, bs 100+20, alpha={learn.loss_func.alpha:g}")
 
-@register_method('m1m2')
+@register_method('m1m2', stages=('ae','m2'))
 def m1m2_method(task:Task, lr=1e-3) -> dict:
     "Kingma's M1+M2: M2 on the latent means of the task's pretrained conv VAE"
     ae = pretrained_ae(task, 'vae')

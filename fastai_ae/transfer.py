@@ -27,10 +27,10 @@ from .callbacks import KLWarmup
 from .learner import AELearner, ae_learner, adamw
 
 # %% auto #0
-__all__ = ['protocols', 'methods', 'few_labels', 'default_epochs', 'Task', 'make_task', 'Encode', 'flat_head', 'encoder_splitter',
-           'encoder_learner', 'simple_cnn_learner', 'RGBNorm', 'rgb_tfms', 'resnet18_weights', 'resnet18_learner',
-           'pretrained_ae', 'SkipValid', 'register_method', 'ae_method', 'vae_method', 'm1_method', 'cnn_method',
-           'resnet18_method', 'pca_svm_method']
+__all__ = ['protocols', 'EPOCH_STAGES', 'methods', 'few_labels', 'default_epochs', 'Task', 'make_task', 'Encode', 'flat_head',
+           'encoder_splitter', 'encoder_learner', 'simple_cnn_learner', 'RGBNorm', 'rgb_tfms', 'resnet18_weights',
+           'resnet18_learner', 'pretrained_ae', 'SkipValid', 'register_method', 'ae_method', 'vae_method', 'm1_method',
+           'cnn_method', 'resnet18_method', 'pca_svm_method']
 
 # %% ../nbs/09_transfer.ipynb #e1a8ac46
 def _pool_idxs(ds, pool):
@@ -81,6 +81,8 @@ protocols = Registry('protocol')
 protocols['kingma'],protocols['tiny'] = _kingma,_tiny
 
 # %% ../nbs/09_transfer.ipynb #f3eef4a1
+EPOCH_STAGES = ('ae', 'clf', 'ft', 'm2')
+
 def default_epochs(protocol:str='kingma') -> dict:
     "Epochs per stage (`ae`, `clf`, `ft`, `m2`) for `protocol`, sized for a GPU"
     # 'tiny' pretrains on 512 images (4 batches an epoch): many more epochs for a comparable number of steps
@@ -90,7 +92,7 @@ class Task:
     "A few-label task: `pool` (unlabelled train idxs), `lbl` (labelled idxs), test set, `device`, `epochs`, `cache`"
     def __init__(self, ds:ImageData, protocol:str, n:int, seed:int, pool, lbl, test_x, test_y, device=None, epochs=None, cache=None):
         epochs = merge(default_epochs(protocol), epochs or {})
-        bad = set(epochs) - {'ae','clf','ft','m2'}
+        bad = set(epochs) - set(EPOCH_STAGES)
         if bad: raise ValueError(f"unknown `epochs` stage(s) {sorted(bad)}; expected keys 'ae', 'clf', 'ft', 'm2'")
         device = torch.device(device if device is not None else default_device())
         cache = None if cache is None else Path(cache)
@@ -265,9 +267,14 @@ class SkipValid(Callback):
 
 # %% ../nbs/09_transfer.ipynb #cb20bd81
 methods = Registry('method')
-def register_method(name:str, *aliases:str):
-    "Decorator registering a method `f(task) -> dict(acc, weights, note)` under `name`"
-    return methods.register(name, *aliases)
+def register_method(name:str, *aliases:str, stages=None):
+    "Decorator registering a method `f(task) -> dict(acc, weights, note)` under `name`, using the training `stages` of `task.epochs`"
+    if stages is not None and set(stages) - set(EPOCH_STAGES): raise ValueError(f"unknown stage(s) {sorted(set(stages)-set(EPOCH_STAGES))}; expected some of {EPOCH_STAGES}")
+    def _inner(f):
+        # None: not declared, so every stage counts when `fastai-ae bench` compares settings
+        f.stages = EPOCH_STAGES if stages is None else tuple(stages)
+        return methods.register(name, *aliases)(f)
+    return _inner
 
 def _acc(learn) -> float:
     "Accuracy of `learn` on its validation set (the task's test set)"
@@ -294,12 +301,12 @@ def _transfer(task, kind, lr=1e-2):
         note += f", fine-tuned {task.epochs['ft']} ep"
     return dict(acc=_acc(learn), weights=None if ae.cache_file is None else str(ae.cache_file), note=note)
 
-@register_method('ae')
+@register_method('ae', stages=('ae','clf','ft'))
 def ae_method(task:Task) -> dict:
     "Plain conv autoencoder pretrained on the pool, `encoder_learner` on the labels"
     return _transfer(task, 'ae')
 
-@register_method('vae')
+@register_method('vae', stages=('ae','clf','ft'))
 def vae_method(task:Task) -> dict:
     "Conv VAE pretrained on the pool, `encoder_learner` on the labels"
     return _transfer(task, 'vae')
@@ -319,7 +326,7 @@ def _svm(xl, yl, xt, yt, Cs=(1,10,100)):
     else: m.fit(xl, yl); C = 1.
     return float((m.predict(xt)==yt).mean()), C
 
-@register_method('m1')
+@register_method('m1', stages=('ae',))
 def m1_method(task:Task) -> dict:
     "Kingma's M1: SVM on the latent means of a VAE pretrained on the pool"
     ae = pretrained_ae(task, 'vae')
@@ -329,14 +336,14 @@ def m1_method(task:Task) -> dict:
     return dict(acc=acc, weights=None if ae.cache_file is None else str(ae.cache_file), note=f"vae nz={ae.model.nz} ({'cached' if ae.cached else 'trained'}), RBF SVM C={C}")
 
 # %% ../nbs/09_transfer.ipynb #697efb2a
-@register_method('cnn')
+@register_method('cnn', stages=('clf',))
 def cnn_method(task:Task, lr=3e-3) -> dict:
     "The 2-conv CNN trained on the labelled images only"
     learn = simple_cnn_learner(_lbl_dls(task))
     _fit(learn, task.epochs['clf'], lr)
     return dict(acc=_acc(learn), weights=None, note=f"2-conv CNN from scratch, {task.epochs['clf']} ep")
 
-@register_method('resnet18')
+@register_method('resnet18', stages=('clf','ft'))
 def resnet18_method(task:Task, size=None, lr=1e-3, weights=None) -> dict:
     "ResNet-18 (ImageNet weights if on disk) fine-tuned on the labelled images at `size` px (None: the images' own size)"
     if task.ds.shape[0] not in (1,3): raise ValueError(f"resnet18 needs grey or RGB images, got {task.ds.shape[0]} channels")
@@ -346,7 +353,7 @@ def resnet18_method(task:Task, size=None, lr=1e-3, weights=None) -> dict:
     _fit(learn, task.epochs['ft'] if pre else task.epochs['clf'], slice(lr/10, lr) if pre else lr)
     return dict(acc=_acc(learn), weights=learn.weights, note=f"{size or task.ds.shape[-1]}px, " + ('head then fine-tune' if pre else 'random init, trained from scratch'))
 
-@register_method('pca_svm')
+@register_method('pca_svm', stages=())
 def pca_svm_method(task:Task, ncomp=50) -> dict:
     "PCA (`ncomp` components, fitted on the pool) + RBF SVM on the labelled images (bjlkeng's baseline)"
     from sklearn.decomposition import PCA

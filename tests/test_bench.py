@@ -27,8 +27,8 @@ class Fake:
 def fake():
     "Register fake methods, removed afterwards"
     names = []
-    def _reg(name, f):
-        register_method(name)(f); names.append(name)
+    def _reg(name, f, stages=None):
+        register_method(name, stages=stages)(f); names.append(name)
         return f
     yield _reg
     for n in names: methods.pop(n, None)
@@ -103,6 +103,24 @@ def test_other_settings_in_same_folder_refused(ds, fake, tmp_path):
         run_bench(ds, 'kingma', labels=[100], methods='fake_s', out=tmp_path, budget='smoke', epochs='clf=3')
     r = read_results(tmp_path/'results.csv')[0]
     eq((r['epochs'], r['budget'], r['device']), ('ae=1,clf=1,ft=1,m2=1', 'smoke', 'cpu'))
+
+def test_settings_compared_on_the_stages_a_method_uses(ds, fake, tmp_path):
+    fake('fake_clf', Fake(), stages=('clf',)); m2 = fake('fake_m2', Fake(), stages=('m2',))
+    run_bench(ds, 'kingma', labels=[100], methods='fake_clf', out=tmp_path, budget='smoke')
+    # other m2 epochs beside cells that never train an M2: allowed, and each row keeps its own epochs
+    run_bench(ds, 'kingma', labels=[100], methods='fake_m2', out=tmp_path, budget='smoke', epochs='m2=3')
+    eq(len(m2.calls), 1)
+    eq({r['method']:r['epochs'] for r in read_results(tmp_path/'results.csv')}, {'fake_clf': 'ae=1,clf=1,ft=1,m2=1', 'fake_m2': 'ae=1,clf=1,ft=1,m2=3'})
+    assert 'ae=1,clf=1,ft=1,m2=1 (fake_clf); ae=1,clf=1,ft=1,m2=3 (fake_m2)' in (tmp_path/'results.md').read_text()
+    # a stage the folder's cells use must keep its epochs
+    with pytest.raises(ValueError, match=r'other settings \(fake_m2: epochs ae=1,clf=1,ft=1,m2=3'):
+        run_bench(ds, 'kingma', labels=[100], methods='fake_m2', out=tmp_path, budget='smoke', epochs='m2=4')
+    with pytest.raises(ValueError, match='other settings'):
+        run_bench(ds, 'kingma', labels=[100], methods='fake_m2', out=tmp_path, budget='smoke', epochs='clf=2,m2=3')
+
+def test_unknown_stage_refused():
+    with pytest.raises(ValueError, match=r"unknown stage\(s\) \['pretrain'\]"): register_method('fake_x', stages=('pretrain',))
+    assert 'fake_x' not in methods
 
 def _err(capsys, argv):
     "Exit code and stderr of `fastai-ae` with `argv`"
