@@ -155,7 +155,7 @@ def _table(s, dsn, proto):
     lines = ['| method | ' + ' | '.join(f"n={n}" for n in ns) + ' | |', '|---|' + '---:|'*len(ns) + '---|']
     for m in dict.fromkeys(s.method):
         secs = s[s.method==m].seconds.mean()
-        lines.append(f"| {m} | " + ' | '.join(ours.get((m,n), '') for n in ns) + f" | {secs:.3g} s per cell |")
+        lines.append(f"| {m} | " + ' | '.join(ours.get((m,n), '') for n in ns) + (f" | {secs:,.0f} s per cell |" if secs >= 100 else f" | {secs:.3g} s per cell |"))
         lines += [f"| *{r['name']}* | " + ' | '.join(pub(r)) + ' |' for r in refs if r['method']==m]
     lines += [f"| *{r['name']}* | " + ' | '.join(pub(r)) + ' |' for r in refs if r['method'] is None]
     return '\n'.join(lines)
@@ -183,7 +183,9 @@ def results_md(rows, cmd=None, date=None):
                 f"- cells: {len(d)} (seeds {', '.join(map(str, sorted(set(d.seed))))}), "
                 f"{d.seconds.sum()/60:.1f} min of training in all",
                 f"- finished: {min(d.date)} to {max(d.date)}; page written {date}"]
-        if cmd: out.append(f"- command: `{cmd}`")
+        cmds = [cmd] if isinstance(cmd, str) else list(cmd or [])
+        if len(cmds)==1: out.append(f"- command: `{cmds[0]}`")
+        elif cmds: out += ["- commands, in order (each added its own cells; rerunning one resumes them):"] + [f"  - `{c}`" for c in cmds]
         if 'smoke' in set(d.budget): out.append(f"- **smoke budget**: one epoch per stage on a {SMOKE_POOL:,}-image pool, "
                                                f"{SMOKE_TEST:,} test images: these numbers only check the setup")
         out += ['', "Seconds are the wall time of a cell; the first cell of a seed that needs an autoencoder includes its "
@@ -217,10 +219,16 @@ def plot_label_efficiency(rows, refs=True):
     return fig
 
 def write_report(out, cmd=None, png=True):
-    "Regenerate `results.md` (and `label_efficiency.png`) in `out` from its `results.csv`"
+    "Regenerate `results.md` (and `label_efficiency.png`) in `out` from its `results.csv`, listing `cmd` after the earlier commands"
     out = Path(out)
     rows = read_results(out/'results.csv')
-    (out/'results.md').write_text(results_md(rows, cmd))
+    # Every command that wrote into `out`, in order, so the page says how all of its cells were made
+    fc = out/'commands.txt'
+    cmds = fc.read_text().splitlines() if fc.exists() else []
+    if cmd and cmd not in cmds:
+        cmds.append(cmd)
+        fc.write_text('\n'.join(cmds) + '\n')
+    (out/'results.md').write_text(results_md(rows, cmds))
     if png and rows: plot_label_efficiency(rows).savefig(out/'label_efficiency.png', dpi=100)
     return rows
 
@@ -303,12 +311,15 @@ def _run_cell(f, task):
         raise TypeError(f"a method must return dict(acc=float in [0,1], weights=..., note=...), got {r!r}")
     return r
 
-def _clashes(r, ep, budget, registry):
-    "Whether result row `r` was run with another budget, or other epochs `ep` for a stage its method uses"
+def _stages(registry, m):
+    "The `task.epochs` stages method `m` trains with (every stage for a method that does not say, or is not registered)"
+    return set(getattr(registry.get(m), 'stages', EPOCH_KEYS))
+
+def _clashes(r, ep, budget, registry, used):
+    "Whether result row `r` was run with another budget, or other epochs `ep` for a stage its method and this run's (`used`) both train"
     if r['budget']!=budget: return True
-    stages = getattr(registry.get(r['method']), 'stages', EPOCH_KEYS)  # a method no longer registered: every stage
     old = parse_epochs(r['epochs'])
-    return any(old.get(k)!=ep.get(k) for k in stages)
+    return any(old.get(k)!=ep.get(k) for k in _stages(registry, r['method']) & used)
 
 def _method_kw(f, weights):
     "`weights=weights` for a method `f` that takes pretrained `weights` (the ResNet-18's ImageNet file), else nothing"
@@ -339,7 +350,8 @@ def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, see
                         parse_epochs(epochs), budget, device, data, weights)
     fn,dsn,estr = out/'results.csv',ds.name,_epochs_str(ep)
     prev = {tuple(r[k] for k in KEY):r for r in read_results(fn)}
-    clash = [r for k,r in prev.items() if k[:2]==(dsn, protocol) and _clashes(r, ep, budget, registry)]
+    used = set().union(*(_stages(registry, m) for m in methods))
+    clash = [r for k,r in prev.items() if k[:2]==(dsn, protocol) and _clashes(r, ep, budget, registry, used)]
     if clash: raise ValueError(f"{fn} holds cells run with other settings ({clash[0]['method']}: epochs {clash[0]['epochs']}, budget {clash[0]['budget']}) "
                                f"than this run (epochs {estr}, budget {budget}); use another --out or the same settings")
     out.mkdir(parents=True, exist_ok=True)

@@ -115,8 +115,11 @@ def test_settings_compared_on_the_stages_a_method_uses(ds, fake, tmp_path):
     # a stage the folder's cells use must keep its epochs
     with pytest.raises(ValueError, match=r'other settings \(fake_m2: epochs ae=1,clf=1,ft=1,m2=3'):
         run_bench(ds, 'kingma', labels=[100], methods='fake_m2', out=tmp_path, budget='smoke', epochs='m2=4')
-    with pytest.raises(ValueError, match='other settings'):
-        run_bench(ds, 'kingma', labels=[100], methods='fake_m2', out=tmp_path, budget='smoke', epochs='clf=2,m2=3')
+    with pytest.raises(ValueError, match=r'other settings \(fake_clf: epochs ae=1,clf=1'):
+        run_bench(ds, 'kingma', labels=[100], methods='fake_clf,fake_m2', out=tmp_path, budget='smoke', epochs='clf=2,m2=3')
+    # the first command still resumes there: its method never trains an M2
+    run_bench(ds, 'kingma', labels=[100], methods='fake_clf', out=tmp_path, budget='smoke', seeds=2)
+    eq(_keys(tmp_path), [('fake_clf',100,0), ('fake_clf',100,1), ('fake_m2',100,0)])
 
 def test_unknown_stage_refused():
     with pytest.raises(ValueError, match=r"unknown stage\(s\) \['pretrain'\]"): register_method('fake_x', stages=('pretrain',))
