@@ -14,14 +14,12 @@ from fastai.torch_core import set_seed
 from .cli import add_command, parse_ints, parse_names, check_device
 
 # %% auto #0
-__all__ = ['EPOCH_KEYS', 'COLS', 'KEY', 'REFS', 'BUDGETS', 'SMOKE_POOL', 'SMOKE_TEST', 'DEFAULT_LABELS', 'parse_labels',
-           'parse_seeds', 'parse_epochs', 'read_results', 'append_result', 'summarise', 'results_md',
-           'plot_label_efficiency', 'write_report', 'budget_epochs', 'smoke_cut', 'BenchError', 'device_name',
-           'check_out', 'bench_command', 'no_bars', 'run_bench', 'bench_parser', 'bench']
+__all__ = ['COLS', 'KEY', 'REFS', 'BUDGETS', 'SMOKE_POOL', 'SMOKE_TEST', 'DEFAULT_LABELS', 'parse_labels', 'parse_seeds',
+           'parse_epochs', 'read_results', 'append_result', 'summarise', 'results_md', 'plot_label_efficiency',
+           'write_report', 'budget_epochs', 'smoke_cut', 'BenchError', 'device_name', 'check_out', 'bench_command',
+           'no_bars', 'run_bench', 'bench_parser', 'bench']
 
 # %% ../nbs/11_bench.ipynb #714aff91
-EPOCH_KEYS = ('ae', 'clf', 'ft', 'm2')
-
 def parse_labels(labels):
     "Label counts from `labels` ('100,600', an int or a list): positive ints, no repeats, sorted"
     ns = parse_ints(labels, '--labels')
@@ -40,17 +38,18 @@ def parse_seeds(seeds):
 
 def parse_epochs(epochs):
     "Epochs per training stage from `epochs`: None, an int for every stage, 'ae=2,clf=5' or a dict"
+    from fastai_ae.transfer import EPOCH_STAGES  # here, so that `fastai-ae --help` does not wait for fastai.vision
     if epochs is None or isinstance(epochs, dict): d = epochs
     elif isinstance(epochs, (int, np.integer)) or (isinstance(epochs, str) and '=' not in epochs):
         e = parse_ints(epochs, '--epochs')
         if len(e)!=1: raise ValueError(f"--epochs must be one integer or key=value pairs like ae=2,clf=5, got {epochs!r}")
-        d = {k:e[0] for k in EPOCH_KEYS}
+        d = {k:e[0] for k in EPOCH_STAGES}
     else:
         try: d = {k.strip():v for k,v in (o.split('=') for o in epochs.split(',') if o.strip())}
         except ValueError: raise ValueError(f"--epochs must be key=value pairs like ae=2,clf=5, got {epochs!r}")
     if d is None: return None
-    bad = [k for k in d if k not in EPOCH_KEYS]
-    if bad: raise ValueError(f"unknown --epochs key(s) {bad}; expected some of {list(EPOCH_KEYS)}")
+    bad = [k for k in d if k not in EPOCH_STAGES]
+    if bad: raise ValueError(f"unknown --epochs key(s) {bad}; expected some of {list(EPOCH_STAGES)}")
     d = {k:parse_ints(v, f'--epochs {k}')[0] if not isinstance(v, (int, np.integer)) else int(v) for k,v in d.items()}
     if any(v < 0 for v in d.values()): raise ValueError(f"--epochs must be non-negative (0 skips a stage), got {d}")
     return d
@@ -313,7 +312,8 @@ def _run_cell(f, task):
 
 def _stages(registry, m):
     "The `task.epochs` stages method `m` trains with (every stage for a method that does not say, or is not registered)"
-    return set(getattr(registry.get(m), 'stages', EPOCH_KEYS))
+    from fastai_ae.transfer import EPOCH_STAGES
+    return set(getattr(registry.get(m), 'stages', EPOCH_STAGES))
 
 def _clashes(r, ep, budget, registry, used):
     "Whether result row `r` was run with another budget, or other epochs `ep` for a stage its method and this run's (`used`) both train"
