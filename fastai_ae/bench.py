@@ -232,7 +232,8 @@ def write_report(out, cmd=None, png=True):
     return rows
 
 # %% ../nbs/11_bench.ipynb #c8ceee07
-BUDGETS = {'full': dict(ae=1, clf=1, ft=1, m2=1), 'cpu': dict(ae=.2, clf=.5, ft=.25, m2=.2), 'smoke': dict(ae=0, clf=0, ft=0, m2=0)}
+BUDGETS = {'full': dict(ae=1, clf=1, ft=1, m1=1, m2=1), 'cpu': dict(ae=.2, clf=.5, ft=.25, m1=.3, m2=.2),
+           'smoke': dict(ae=0, clf=0, ft=0, m1=0, m2=0)}
 SMOKE_POOL,SMOKE_TEST = 1000,500
 DEFAULT_LABELS = {'kingma': (100, 600, 1000, 3000), 'tiny': (128, 256, 512)}
 
@@ -390,7 +391,7 @@ def bench_parser(p):
     p.add_argument('--seeds', default='3', help="number of seeds k (seeds 0..k-1), or a list like 0,1,2 (one seed s alone: 's,')")
     p.add_argument('--out', default=None, help="output folder; rerunning into it resumes (default: runs/bench/<dataset>-<protocol>)")
     p.add_argument('--budget', default='full', help="full (the protocol's epochs), cpu (fewer), smoke (1 epoch, small pool and test set)")
-    p.add_argument('--epochs', default=None, help="epochs per stage overriding the budget: ae=2,clf=5 (stages ae, clf, ft, m2), or one int for all")
+    p.add_argument('--epochs', default=None, help="epochs per stage overriding the budget: ae=2,clf=5 (stages ae, clf, ft, m1, m2), or one int for all")
     p.add_argument('--device', default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument('--data', default=None, help="folder holding the dataset files (default: $FASTAI_AE_DATA, then the caches)")
     p.add_argument('--weights', default=None, help="ResNet-18 ImageNet weights (a torchvision resnet18 .pth) for the resnet18 method (default: the torchvision cache, else a random init, reported as such)")

@@ -29,8 +29,8 @@ from .learner import AELearner, ae_learner, adamw
 # %% auto #0
 __all__ = ['protocols', 'EPOCH_STAGES', 'methods', 'few_labels', 'default_epochs', 'Task', 'make_task', 'Encode', 'flat_head',
            'encoder_splitter', 'encoder_learner', 'simple_cnn_learner', 'RGBNorm', 'rgb_tfms', 'resnet18_weights',
-           'resnet18_learner', 'pretrained_ae', 'SkipValid', 'register_method', 'ae_method', 'vae_method', 'm1_method',
-           'cnn_method', 'resnet18_method', 'pca_svm_method']
+           'resnet18_learner', 'pretrained_ae', 'SkipValid', 'register_method', 'ae_method', 'vae_method', 'm1_vae',
+           'active_units', 'm1_method', 'cnn_method', 'resnet18_method', 'pca_svm_method']
 
 # %% ../nbs/09_transfer.ipynb #e1a8ac46
 def _pool_idxs(ds, pool):
@@ -81,19 +81,19 @@ protocols = Registry('protocol')
 protocols['kingma'],protocols['tiny'] = _kingma,_tiny
 
 # %% ../nbs/09_transfer.ipynb #f3eef4a1
-EPOCH_STAGES = ('ae', 'clf', 'ft', 'm2')
+EPOCH_STAGES = ('ae', 'clf', 'ft', 'm1', 'm2')
 
 def default_epochs(protocol:str='kingma') -> dict:
-    "Epochs per stage (`ae`, `clf`, `ft`, `m2`) for `protocol`, sized for a GPU"
+    "Epochs per stage (`ae`, `clf`, `ft`, `m1`, `m2`) for `protocol`, sized for a GPU"
     # 'tiny' pretrains on 512 images (4 batches an epoch): many more epochs for a comparable number of steps
-    return dict(ae=30, clf=40, ft=20, m2=50) if protocol=='kingma' else dict(ae=300, clf=60, ft=30, m2=300)
+    return dict(ae=30, clf=40, ft=20, m1=100, m2=50) if protocol=='kingma' else dict(ae=300, clf=60, ft=30, m1=300, m2=300)
 
 class Task:
     "A few-label task: `pool` (unlabelled train idxs), `lbl` (labelled idxs), test set, `device`, `epochs`, `cache`"
     def __init__(self, ds:ImageData, protocol:str, n:int, seed:int, pool, lbl, test_x, test_y, device=None, epochs=None, cache=None):
         epochs = merge(default_epochs(protocol), epochs or {})
         bad = set(epochs) - set(EPOCH_STAGES)
-        if bad: raise ValueError(f"unknown `epochs` stage(s) {sorted(bad)}; expected keys 'ae', 'clf', 'ft', 'm2'")
+        if bad: raise ValueError(f"unknown `epochs` stage(s) {sorted(bad)}; expected keys {', '.join(map(repr, EPOCH_STAGES))}")
         device = torch.device(device if device is not None else default_device())
         cache = None if cache is None else Path(cache)
         store_attr()
@@ -237,27 +237,33 @@ def resnet18_learner(dls, weights=None, n_out=None, opt_func=adamw, metrics=accu
     return learn
 
 # %% ../nbs/09_transfer.ipynb #79cc3c30
-def _ae_key(task, kind, nz):
+def _ae_key(task, kind, nz, stage='ae'):
     h = hashlib.sha1(task.pool.numpy().tobytes()).hexdigest()[:8]
-    return f"{task.ds.name}-{task.protocol}-s{task.seed}-{kind}-nz{nz}-e{task.epochs['ae']}-{h}.pth"
+    return f"{task.ds.name}-{task.protocol}-s{task.seed}-{kind}-nz{nz}-e{task.epochs[stage]}-{h}.pth"
 
-def pretrained_ae(task:Task, kind='vae', nz=32, bs=128, lr=3e-3) -> AELearner:
-    "Conv autoencoder (`kind` 'ae' or 'vae') trained on `task.pool` for `task.epochs['ae']` epochs, or loaded from `task.cache`"
-    if kind not in ('ae','vae'): raise ValueError(f"`kind` must be 'ae' or 'vae', got {kind!r}")
-    pd = task.pool_data()
-    dls = ae_dls(pd, bs=min(bs, len(pd)), valid=TensorDS(task.test_x[:1000]), device=task.device)
-    learn = ae_learner(dls, bottleneck=kind, nz=nz, cbs=KLWarmup(0.3) if kind=='vae' else None)
-    fn = None if task.cache is None else task.cache/_ae_key(task, kind, nz)
+def _cached_fit(task, learn, key, n, lr):
+    "Load `learn`'s weights from `task.cache`/`key`, or `fit_one_cycle` it for `n` epochs (no validation) and save them there"
+    fn = None if task.cache is None else task.cache/key
     if fn is not None and fn.exists():
         learn.model.load_state_dict(torch.load(fn, map_location=task.device))
         learn.cache_file,learn.cached = fn,True
         return learn
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(task.epochs['ae'], lr, cbs=SkipValid())
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=SkipValid())
     if fn is not None:
         fn.parent.mkdir(parents=True, exist_ok=True)
         torch.save(learn.model.state_dict(), fn)
     learn.cache_file,learn.cached = fn,False
     return learn
+
+def _pool_dls(task, bs):
+    pd = task.pool_data()
+    return ae_dls(pd, bs=min(bs, len(pd)), valid=TensorDS(task.test_x[:1000]), device=task.device)
+
+def pretrained_ae(task:Task, kind='vae', nz=32, bs=128, lr=3e-3) -> AELearner:
+    "Conv autoencoder (`kind` 'ae' or 'vae') trained on `task.pool` for `task.epochs['ae']` epochs, or loaded from `task.cache`"
+    if kind not in ('ae','vae'): raise ValueError(f"`kind` must be 'ae' or 'vae', got {kind!r}")
+    learn = ae_learner(_pool_dls(task, bs), bottleneck=kind, nz=nz, cbs=KLWarmup(0.3) if kind=='vae' else None)
+    return _cached_fit(task, learn, _ae_key(task, kind, nz), task.epochs['ae'], lr)
 
 # %% ../nbs/09_transfer.ipynb #4c08ec59
 class SkipValid(Callback):
@@ -312,6 +318,19 @@ def vae_method(task:Task) -> dict:
     return _transfer(task, 'vae')
 
 # %% ../nbs/09_transfer.ipynb #e9806569
+def m1_vae(task:Task, nz=50, nh=500, bs=100, lr=1e-3) -> AELearner:
+    "Kingma's M1: MLP VAE (two hidden layers of `nh`, `nz` latents) trained on `task.pool` for `task.epochs['m1']` epochs, or loaded from `task.cache`"
+    learn = ae_learner(_pool_dls(task, bs), enc='mlp', dec='mlp', bottleneck='vae', nz=nz, enc_kw=dict(hs=(nh,nh)), dec_kw=dict(nh=nh),
+                       cbs=KLWarmup(0.1))
+    return _cached_fit(task, learn, _ae_key(task, f'm1mlp{nh}', nz, 'm1'), task.epochs['m1'], lr)
+
+def active_units(mu, thresh=0.1):
+    "Mask of the latent units whose means `mu` (n,nz) vary with a standard deviation above `thresh`"
+    if mu.ndim!=2 or len(mu)<2: raise ValueError(f"`mu` must be latent means of shape (n,nz) with n >= 2, got {tuple(mu.shape)}")
+    m = mu.std(0) > thresh
+    if not m.any(): raise ValueError(f"no active latent unit: the largest standard deviation of the means is {float(mu.std(0).max()):.3g}, below `thresh`={thresh}")
+    return m
+
 def _svm(xl, yl, xt, yt, Cs=(1,10,100)):
     "Accuracy on (`xt`,`yt`) of an RBF SVM fitted on (`xl`,`yl`), `C` chosen by cross-validation on the labels; and `C`"
     from sklearn.svm import SVC
@@ -326,14 +345,16 @@ def _svm(xl, yl, xt, yt, Cs=(1,10,100)):
     else: m.fit(xl, yl); C = 1.
     return float((m.predict(xt)==yt).mean()), C
 
-@register_method('m1', stages=('ae',))
+@register_method('m1', stages=('m1',))
 def m1_method(task:Task) -> dict:
-    "Kingma's M1: SVM on the latent means of a VAE pretrained on the pool"
-    ae = pretrained_ae(task, 'vae')
-    zl = ae.encode(task.ds.x[task.lbl]).cpu().numpy()
-    zt = ae.encode(task.test_x).cpu().numpy()
+    "Kingma's M1: SVM on the active latent means of the MLP VAE `m1_vae(task)`"
+    ae = m1_vae(task)
+    keep = active_units(ae.encode(task.ds.x[task.pool[:10000]])).cpu()
+    zl = ae.encode(task.ds.x[task.lbl]).cpu()[:,keep].numpy()
+    zt = ae.encode(task.test_x).cpu()[:,keep].numpy()
     acc,C = _svm(zl, task.ds.y[task.lbl].numpy(), zt, task.test_y.numpy())
-    return dict(acc=acc, weights=None if ae.cache_file is None else str(ae.cache_file), note=f"vae nz={ae.model.nz} ({'cached' if ae.cached else 'trained'}), RBF SVM C={C}")
+    return dict(acc=acc, weights=None if ae.cache_file is None else str(ae.cache_file),
+                note=f"MLP VAE nz={ae.model.nz} ({int(keep.sum())} active), {task.epochs['m1']} ep ({'cached' if ae.cached else 'trained'}), RBF SVM C={C}")
 
 # %% ../nbs/09_transfer.ipynb #697efb2a
 @register_method('cnn', stages=('clf',))

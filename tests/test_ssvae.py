@@ -112,6 +112,7 @@ def test_m1m2_short_run(ds, dls):
     acc = accuracy_on(learn, ds.x_test[:1000], ds.y_test[:1000])
     assert acc > 0.4, acc
     eq(learn.plot_cond_samples(n=1).axes[0].images[0].get_array().shape, (28,28))
+    fails(lambda: m1m2_learner(dls, m1, thresh=1e3), contains='no active latent unit')
 
 def test_methods_registered():
     assert 'm2' in methods and 'm1m2' in methods
