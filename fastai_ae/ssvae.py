@@ -18,7 +18,7 @@ from .models import AutoEncoder
 from .learner import adamw, evaluating, AELearner, ae_learner
 from .callbacks import NaNGuard
 from .vis import show_images
-from .transfer import Task, few_labels, make_task, methods, register_method, pretrained_ae, m1_vae, active_units
+from .transfer import Task, few_labels, make_task, methods, register_method, m1_vae, active_units
 
 # %% auto #0
 __all__ = ['likelihoods', 'SSDL', 'ssvae_dls', 'bernoulli_nll', 'gauss_nll', 'M2', 'unlab_bound', 'SSVAELoss', 'LabelsIn',

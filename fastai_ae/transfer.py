@@ -319,7 +319,7 @@ def vae_method(task:Task) -> dict:
 
 # %% ../nbs/09_transfer.ipynb #e9806569
 def m1_vae(task:Task, nz=50, nh=500, bs=100, lr=1e-3) -> AELearner:
-    "Kingma's M1: MLP VAE (two hidden layers of `nh`, `nz` latents) trained on `task.pool` for `task.epochs['m1']` epochs, or loaded from `task.cache`"
+    "Kingma's M1: MLP VAE (encoder with two hidden layers of `nh`, decoder with one, `nz` latents) trained on `task.pool` for `task.epochs['m1']` epochs, or loaded from `task.cache`"
     learn = ae_learner(_pool_dls(task, bs), enc='mlp', dec='mlp', bottleneck='vae', nz=nz, enc_kw=dict(hs=(nh,nh)), dec_kw=dict(nh=nh),
                        cbs=KLWarmup(0.1))
     return _cached_fit(task, learn, _ae_key(task, f'm1mlp{nh}', nz, 'm1'), task.epochs['m1'], lr)
