@@ -387,7 +387,7 @@ def bench_parser(p):
     p.add_argument('--dataset', default='mnist', help="mnist, fashion-mnist, cifar10, or a folder of images (one sub-folder per class)")
     p.add_argument('--protocol', default='kingma', help="kingma (all training images unlabelled, n labelled, official test set) or tiny (512 training images, n labelled, the rest is the test set)")
     p.add_argument('--labels', default=None, help="label counts, comma-separated (default: kingma 100,600,1000,3000; tiny 128,256,512)")
-    p.add_argument('--methods', default=None, help="methods, comma-separated: ae, vae, m1, cnn, resnet18, pca_svm, m2, m1m2 (default: all)")
+    p.add_argument('--methods', default=None, help="methods, comma-separated: ae, vae, m1, cnn, resnet18, pca_svm, m2, m1m2, m1m2_z (default: all)")
     p.add_argument('--seeds', default='3', help="number of seeds k (seeds 0..k-1), or a list like 0,1,2 (one seed s alone: 's,')")
     p.add_argument('--out', default=None, help="output folder; rerunning into it resumes (default: runs/bench/<dataset>-<protocol>)")
     p.add_argument('--budget', default='full', help="full (the protocol's epochs), cpu (fewer), smoke (1 epoch, small pool and test set)")

@@ -21,9 +21,9 @@ from .vis import show_images
 from .transfer import Task, few_labels, make_task, methods, register_method, m1_vae, active_units
 
 # %% auto #0
-__all__ = ['likelihoods', 'SSDL', 'ssvae_dls', 'bernoulli_nll', 'gauss_nll', 'M2', 'unlab_bound', 'SSVAELoss', 'LabelsIn',
-           'SSVAELearner', 'ssvae_learner', 'M1M2', 'm1m2_learner', 'task_dls', 'accuracy_on', 'm2_method',
-           'm1m2_method']
+__all__ = ['likelihoods', 'SSDL', 'ssvae_dls', 'bernoulli_nll', 'gauss_nll', 'classifier', 'M2', 'unlab_bound', 'SSVAELoss',
+           'LabelsIn', 'SSVAELearner', 'ssvae_learner', 'M1M2', 'm1m2_learner', 'task_dls', 'accuracy_on', 'm2_method',
+           'm1m2_method', 'm1m2_z_method']
 
 # %% ../nbs/10_ssvae.ipynb #724d93f5
 class SSDL(TensorDL):
@@ -125,6 +125,11 @@ def _body(name, shape, kw):
     "An encoder body from the registry, or `name` itself when it is a module"
     return name if isinstance(name, nn.Module) else encoders[name](shape, **(kw or {}))
 
+def classifier(clf, shape, c, kw=None):
+    "Class logits for inputs of `shape`: the encoder body `clf` (registry name or module) then a linear layer to `c` classes"
+    b = _body(clf, shape, kw)
+    return nn.Sequential(b, nn.Linear(b.nf, c))
+
 class M2(nn.Module):
     "Kingma et al. (2014) M2: classifier q(y|x), encoder q(z|x,y), decoder p(x|y,z) on inputs of `shape`, `c` classes"
     def __init__(self, shape, c=10, nz=50, clf='mlp', enc='mlp', dec='mlp', nh=500, lik='bernoulli',
@@ -135,8 +140,8 @@ class M2(nn.Module):
         if lik not in likelihoods: raise ValueError(f"unknown likelihood {lik!r}: expected one of {list(likelihoods)}")
         self.lik = lik
         self.nll,mult = likelihoods[lik]
-        cb = _body(clf, self.shape, clf_kw if clf_kw is not None else dict(hs=(nh,)) if clf=='mlp' else None)
-        self.clf = nn.Sequential(cb, nn.Linear(cb.nf, c))
+        # clf=None: no classifier of its own, q(y|x) comes from outside (`M1M2` with a classifier on the images)
+        self.clf = None if clf is None else classifier(clf, self.shape, c, clf_kw if clf_kw is not None else dict(hs=(nh,)) if clf=='mlp' else None)
         self.enc = _body(enc, self.shape, enc_kw if enc_kw is not None else dict(hs=(nh,)) if enc=='mlp' else None)
         self.hx,self.hy = nn.Linear(self.enc.nf, nh),nn.Embedding(c, nh)
         self.bn = GaussBottleneck(nh, nz)
@@ -146,6 +151,7 @@ class M2(nn.Module):
 
     def classify(self, x):
         "Class logits q(y|x) for inputs `x`"
+        if self.clf is None: raise ValueError("this M2 was built with `clf=None`: it has no classifier q(y|x) of its own")
         return self.clf(x)
 
     def _check(self, x, nm='x'):
@@ -317,8 +323,9 @@ def ssvae_learner(dls, clf='mlp', enc='mlp', dec='mlp', nz=50, nh=500, alpha=Non
 # %% ../nbs/10_ssvae.ipynb #cd6f4903
 class M1M2(nn.Module):
     "M2 on the active (`keep`) latent units of a frozen VAE `m1`, standardised by `mean` and `std` (nz1,): Kingma et al.'s stacked model"
-    def __init__(self, m1:AutoEncoder, m2:M2, keep, mean, std, norm=None, sample=True):
+    def __init__(self, m1:AutoEncoder, m2:M2, keep, mean, std, norm=None, sample=True, clf=None, clf_tfms=None):
         super().__init__()
+        if clf is None and m2.clf is None: raise ValueError("`M1M2` needs a classifier: `clf` on the images, or an `m2` with its own")
         self.m1,self.m2,self.sample = m1.eval().requires_grad_(False),m2,sample
         self.register_buffer('keep', torch.as_tensor(keep).bool())
         self.register_buffer('mean', torch.as_tensor(mean).float()); self.register_buffer('std', torch.as_tensor(std).float())
@@ -326,6 +333,8 @@ class M1M2(nn.Module):
         nm,ns = norm if norm is not None else (torch.zeros(1,1,1,1), torch.ones(1,1,1,1))
         self.register_buffer('nm', torch.as_tensor(nm).float()); self.register_buffer('ns', torch.as_tensor(ns).float())
         self.c,self.nz = m2.c,m2.nz
+        # q(y|x) on the images (with its own training augmentation `clf_tfms`), or M2's own q(y|z1) on M1's codes
+        self.clf,self.clf_tfms = clf,L(clf_tfms)
     def train(self, mode=True):
         super().train(mode)
         self.m1.eval()
@@ -340,10 +349,23 @@ class M1M2(nn.Module):
             mu,lv = self.stats(x)
             z = mu + (0.5*lv).exp()*torch.randn_like(mu) if self.training and self.sample and lv is not None else mu
             return ((z-self.mean)/self.std)[:,self.keep,None,None]
-    def classify(self, x): return self.m2.classify(self.feats(x))
+    def classify(self, x):
+        "Class logits q(y|x): `clf` on the images `x` (after `clf_tfms` in training), or M2's classifier on M1's codes"
+        if self.clf is None: return self.m2.classify(self.feats(x))
+        if self.training:
+            for t in self.clf_tfms: x = t(x)
+        return self.clf(x)
     def encode(self, x, y): return self.m2.encode(self.feats(x), y)
     def forward(self, x, x_lab=None, y_lab=None):
-        return self.m2(self.feats(x), None if x_lab is None else self.feats(x_lab), y_lab)
+        if self.clf is None: return self.m2(self.feats(x), None if x_lab is None else self.feats(x_lab), y_lab)
+        ne_u,kl_u = self.m2.elbo_terms(self.feats(x))
+        if x_lab is None: return self.classify(x), ne_u, kl_u
+        if y_lab is None: raise ValueError("labelled images `x_lab` need their labels `y_lab`")
+        self.m2._check_y(y_lab, len(x_lab))
+        # One classifier pass over both sets, so BatchNorm (in a conv classifier) sees one batch
+        lg = self.classify(torch.cat([x, x_lab]))
+        ne_l,kl_l = self.m2.elbo_terms(self.feats(x_lab), y_lab)
+        return lg[:len(x)], ne_u, lg[len(x):], ne_l, kl_l
     def cond_sample(self, z, y):
         "Images decoded by M1 from the feature means M2 generates for `z` and `y` (inactive units at their mean)"
         z1 = self.mean.expand(len(z), -1).clone()
@@ -361,10 +383,11 @@ def _m1_stats(model, x, dl, bs=1000):
     return torch.cat(mus), None if vs[0] is None else sum(vs)/len(x)
 
 @delegates(Learner.__init__)
-def m1m2_learner(dls, m1, nz=10, nh=500, alpha=None, c=None, thresh=0.1, sample=True, clf_kw=None, enc_kw=None, dec_kw=None,
-                 lr=1e-3, opt_func=adamw, metrics=None, cbs=None, **kwargs):
-    "An M1+M2 `SSVAELearner`: M2 (MLPs with `nh` hidden units, Gaussian likelihood) on the units of the VAE `m1` more active than `thresh`"
-    # A classification weight alpha/n_lab of 0.5, not M2's 0.1*N/n_lab (60 with 100 labels): measured better on held-out training images
+def m1m2_learner(dls, m1, clf=None, nz=10, nh=500, alpha=None, c=None, thresh=0.1, sample=True, clf_tfms=None, clf_kw=None,
+                 enc_kw=None, dec_kw=None, lr=1e-3, opt_func=adamw, metrics=None, cbs=None, **kwargs):
+    "An M1+M2 `SSVAELearner`: M2 (MLPs, `nh` hidden units, Gaussian likelihood) on the units of the VAE `m1` above `thresh`; q(y|x) from `clf` on the images, or (None) on M1's codes"
+    # Classification weights alpha/n_lab of 0.5 (q(y|z1)) and 5 (`clf` on the images), not M2's 0.1*N/n_lab (60 with
+    # 100 labels): measured better on held-out training images (see the table at the end of the notebook)
     c = _check_dls(dls, c)
     norm = getattr(getattr(m1, 'dls', None), 'norm', None)
     m1 = getattr(m1, 'model', m1)
@@ -375,9 +398,12 @@ def m1m2_learner(dls, m1, nz=10, nh=500, alpha=None, c=None, thresh=0.1, sample=
     mu,v = _m1_stats(probe, dls.train.x, dls.valid)
     keep = active_units(mu, thresh)
     var = mu.var(0) + (v if sample and v is not None else 0)
-    m2 = M2((int(keep.sum()),1,1), c, nz=nz, clf='mlp', enc='mlp', dec='mlp', nh=nh, lik='gauss', clf_kw=clf_kw, enc_kw=enc_kw, dec_kw=dec_kw)
-    model = M1M2(m1, m2, keep, mu.mean(0), var.sqrt().clamp_min(1e-3), norm, sample).to(dls.device)
-    return _learner(dls, model, 0.5*len(dls.train.lab) if alpha is None else alpha, lr, opt_func, metrics, cbs, **kwargs)
+    pix = None if clf is None else classifier(clf, tuple(dls.train.x.shape[1:]), c, clf_kw)
+    m2 = M2((int(keep.sum()),1,1), c, nz=nz, clf='mlp' if pix is None else None, enc='mlp', dec='mlp', nh=nh, lik='gauss',
+            clf_kw=clf_kw if pix is None else None, enc_kw=enc_kw, dec_kw=dec_kw)
+    model = M1M2(m1, m2, keep, mu.mean(0), var.sqrt().clamp_min(1e-3), norm, sample, clf=pix, clf_tfms=clf_tfms).to(dls.device)
+    w = 0.5 if pix is None else 5
+    return _learner(dls, model, w*len(dls.train.lab) if alpha is None else alpha, lr, opt_func, metrics, cbs, **kwargs)
 
 # %% ../nbs/10_ssvae.ipynb #27308a2c
 def task_dls(task:Task, bs=100, bs_lab=20, tfms=None):
@@ -400,12 +426,21 @@ def m2_method(task:Task, clf='conv', lr=1e-3, shift=2) -> dict:
     acc = _fit_task(learn, task, lr)
     return dict(acc=acc, weights=None, note=f"M2 clf={clf}, shift {shift}px, {task.epochs['m2']} ep, bs 100+20, alpha={learn.loss_func.alpha:g}")
 
-@register_method('m1m2', stages=('m1','m2'))
-def m1m2_method(task:Task, lr=1e-3) -> dict:
-    "Kingma's M1+M2: M2 on the active units of the task's MLP VAE `m1_vae(task)`, sampled from q(z1|x) while training"
+def _m1m2(task, clf, shift, lr):
     ae = m1_vae(task)
-    learn = m1m2_learner(task_dls(task), ae, lr=lr)
+    learn = m1m2_learner(task_dls(task), ae, clf=clf, clf_tfms=[RandShift(shift)] if shift else None, lr=lr)
     acc = _fit_task(learn, task, lr)
+    q = 'q(y|z1)' if clf is None else f"q(y|x) clf={clf} shift {shift}px"
     return dict(acc=acc, weights=None if ae.cache_file is None else str(ae.cache_file),
                 note=(f"M1 MLP VAE {task.epochs['m1']} ep ({'cached' if ae.cached else 'trained'}), {int(learn.model.keep.sum())} active units of "
-                      f"{ae.model.nz}; M2 {task.epochs['m2']} ep, bs 100+20, alpha={learn.loss_func.alpha:g}"))
+                      f"{ae.model.nz}; M2 {task.epochs['m2']} ep, {q}, bs 100+20, alpha={learn.loss_func.alpha:g}"))
+
+@register_method('m1m2', stages=('m1','m2'))
+def m1m2_method(task:Task, clf='conv', shift=2, lr=1e-3) -> dict:
+    "Kingma's M1+M2 on the task's MLP VAE `m1_vae(task)`, with the conv classifier q(y|x) of `m2` on the images"
+    return _m1m2(task, clf, shift, lr)
+
+@register_method('m1m2_z', stages=('m1','m2'))
+def m1m2_z_method(task:Task, lr=1e-3) -> dict:
+    "Kingma's M1+M2 as in the paper: the classifier q(y|z1) is an MLP on M1's codes"
+    return _m1m2(task, None, 0, lr)

@@ -2,7 +2,7 @@
 import math, pytest, torch, torch.nn.functional as F
 from fastcore.test import test_eq as eq, test_close as close, test_fail as fails
 from fastai_ae.data import mnist
-from fastai_ae.loaders import TensorDS, cls_dls, ae_dls
+from fastai_ae.loaders import TensorDS, cls_dls, ae_dls, RandShift
 from fastai_ae.layers import gauss_kl
 from fastai_ae.learner import ae_learner
 from fastai_ae.transfer import few_labels, methods
@@ -101,12 +101,21 @@ def test_short_run_learns(ds, dls):
     fig = learn.plot_cond_samples(n=2)
     eq(len(fig.axes), 20)
 
-def test_m1m2_short_run(ds, dls):
+@pytest.fixture(scope='module')
+def m1(ds):
     torch.manual_seed(0)
     m1 = ae_learner(ae_dls(ds, bs=50, idxs=range(2000), device='cpu'), enc='mlp', bottleneck='vae', dec='mlp', nz=16)
     with m1.no_bar(), m1.no_logging(): m1.fit_one_cycle(3, 3e-3)
+    return m1
+
+@pytest.mark.parametrize('clf', [None, 'conv'])
+def test_m1m2_short_run(ds, dls, m1, clf):
+    torch.manual_seed(0)
     w0 = m1.model.enc[1].weight.clone()
-    learn = m1m2_learner(dls, m1, nh=128, nz=16)
+    learn = m1m2_learner(dls, m1, clf=clf, clf_tfms=[RandShift(2)] if clf else None, nh=128, nz=16)
+    # q(y|z1) on M1's codes (the paper) or q(y|x) on the images, never both
+    eq(learn.model.clf is None, clf is None); eq(learn.model.m2.clf is None, clf is not None)
+    eq(learn.loss_func.w, 0.5 if clf is None else 5)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, 2e-3)
     eq(learn.model.m1.enc[1].weight, w0)            # M1 stays frozen
     acc = accuracy_on(learn, ds.x_test[:1000], ds.y_test[:1000])
@@ -114,8 +123,26 @@ def test_m1m2_short_run(ds, dls):
     eq(learn.plot_cond_samples(n=1).axes[0].images[0].get_array().shape, (28,28))
     fails(lambda: m1m2_learner(dls, m1, thresh=1e3), contains='no active latent unit')
 
+def test_m1m2_image_classifier_terms(ds, dls, m1):
+    "With `clf` on the images, the bounds are M2's on M1's codes and the logits are `clf`'s; `clf_tfms` only in training"
+    torch.manual_seed(0)
+    learn = m1m2_learner(dls, m1, clf='conv', clf_tfms=[RandShift(2)], nh=64, nz=8)
+    m = learn.model.eval()
+    xu,xl,yl = dls.one_batch()
+    with torch.no_grad():
+        lg,ne,kl = m(xu)
+        close(lg, m.clf(xu)); close(m.classify(xu), m.clf(xu))
+        ref_ne,ref_kl = m.m2.elbo_terms(m.feats(xu))
+        close(ne, ref_ne, eps=1e-4); close(kl, ref_kl, eps=1e-4)
+        lg_u,ne_u,lg_l,ne_l,kl_l = m(xu, xl, yl)
+        close(ne_l, m.m2.elbo_terms(m.feats(xl), yl)[0], eps=1e-4)
+        close(ne_l, m(xl)[1].gather(1, yl[:,None])[:,0], eps=1e-4)
+        m.train()
+        assert not torch.allclose(m.classify(xu), m.clf.eval()(xu))   # shifted in training
+    m.eval()
+
 def test_methods_registered():
-    assert 'm2' in methods and 'm1m2' in methods
+    assert 'm2' in methods and 'm1m2' in methods and 'm1m2_z' in methods
 
 def test_bad_input(ds, dls):
     learn = ssvae_learner(dls, nh=32, nz=4)
@@ -136,3 +163,13 @@ def test_bad_input(ds, dls):
     fails(lambda: M2((1,28,28), 1), contains='at least 2 classes')
     fails(lambda: SSVAELoss(-1., 10), contains='>= 0')
     fails(lambda: m1m2_learner(dls, learn), contains='trained VAE')
+    fails(lambda: M2((4,1,1), 10, lik='gauss', clf=None).classify(torch.randn(2,4,1,1)), contains='clf=None')
+
+def test_m1m2_bad_input(ds, dls, m1):
+    learn = m1m2_learner(dls, m1, clf='conv', nh=32, nz=4)
+    m,(xu,xl,yl) = learn.model,dls.one_batch()
+    fails(lambda: M1M2(m1.model, M2((4,1,1), 10, lik='gauss', clf=None), torch.ones(16), 0, 1), contains='needs a classifier')
+    fails(lambda: m(xu, xl), contains='need their labels')
+    fails(lambda: m(xu, xl, yl+10), contains='labels must be in [0,10)')
+    fails(lambda: m(xu[:,:,:20]), contains='(bs,c,h,w)')
+    fails(lambda: m1m2_learner(dls, m1, clf='nope'), contains='nope')
