@@ -177,16 +177,17 @@ class M2(nn.Module):
         nelbo = self.nll(out, x) + kl + math.log(self.c)
         return (nelbo.view(-1, self.c), kl.view(-1, self.c)) if enum else (nelbo, kl)
 
-    def forward(self, x, x_lab=None, y_lab=None):
+    def forward(self, x, x_lab=None, y_lab=None, logits=None):
         "Training: `(logits_unl, nelbo_unl (bs,c), logits_lab, nelbo_lab, kl_lab)`; inference on `x` alone: `(logits, nelbo (bs,c), kl (bs,c))`"
+        # `logits`: q(y|x) of `x` (then `x_lab`) from a classifier outside M2 (`M1M2`'s on the images) instead of its own
         self._check(x)
         if x_lab is None:
-            return self.classify(x), *self.elbo_terms(x)
+            return (self.classify(x) if logits is None else logits), *self.elbo_terms(x)
         self._check(x_lab, 'x_lab')
         if y_lab is None: raise ValueError("labelled images `x_lab` need their labels `y_lab`")
         self._check_y(y_lab, len(x_lab))
         # One classifier pass over both sets, so BatchNorm (in a conv classifier) sees one batch
-        lg = self.classify(torch.cat([x, x_lab]))
+        lg = self.classify(torch.cat([x, x_lab])) if logits is None else logits
         ne_u,_ = self.elbo_terms(x)
         ne_l,kl_l = self.elbo_terms(x_lab, y_lab)
         return lg[:len(x)], ne_u, lg[len(x):], ne_l, kl_l
@@ -357,15 +358,9 @@ class M1M2(nn.Module):
         return self.clf(x)
     def encode(self, x, y): return self.m2.encode(self.feats(x), y)
     def forward(self, x, x_lab=None, y_lab=None):
-        if self.clf is None: return self.m2(self.feats(x), None if x_lab is None else self.feats(x_lab), y_lab)
-        ne_u,kl_u = self.m2.elbo_terms(self.feats(x))
-        if x_lab is None: return self.classify(x), ne_u, kl_u
-        if y_lab is None: raise ValueError("labelled images `x_lab` need their labels `y_lab`")
-        self.m2._check_y(y_lab, len(x_lab))
-        # One classifier pass over both sets, so BatchNorm (in a conv classifier) sees one batch
-        lg = self.classify(torch.cat([x, x_lab]))
-        ne_l,kl_l = self.m2.elbo_terms(self.feats(x_lab), y_lab)
-        return lg[:len(x)], ne_u, lg[len(x):], ne_l, kl_l
+        # With `clf`, the logits of the images (one pass over both sets, as M2 does) go into M2 with M1's codes
+        lg = None if self.clf is None else self.classify(x if x_lab is None else torch.cat([x, x_lab]))
+        return self.m2(self.feats(x), None if x_lab is None else self.feats(x_lab), y_lab, logits=lg)
     def cond_sample(self, z, y):
         "Images decoded by M1 from the feature means M2 generates for `z` and `y` (inactive units at their mean)"
         z1 = self.mean.expand(len(z), -1).clone()
