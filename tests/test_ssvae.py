@@ -1,5 +1,6 @@
 "Tests of the semi-supervised VAE (M2, M1+M2): exact enumeration, the loss formula, a short run, bad input"
 import math, pytest, torch, torch.nn.functional as F
+from torch import nn
 from fastcore.test import test_eq as eq, test_close as close, test_fail as fails
 from fastai_ae.data import mnist
 from fastai_ae.loaders import TensorDS, cls_dls, ae_dls, RandShift
@@ -140,6 +141,12 @@ def test_m1m2_image_classifier_terms(ds, dls, m1):
         m.train()
         assert not torch.allclose(m.classify(xu), m.clf(xu))   # shifted in training (both with BatchNorm in training mode)
     m.eval()
+
+def test_m1m2_classifier_kw(dls, m1):
+    "`clf_kw` reaches the image classifier: the bench's three-layer conv q(y|x)"
+    learn = m1m2_learner(dls, m1, clf='conv', clf_kw=dict(nfs=(8,16,32), nh=24), nh=32, nz=4)
+    eq([l.out_channels for l in learn.model.clf.modules() if isinstance(l, nn.Conv2d)], [8,16,32])
+    eq(learn.model.clf[-1].in_features, 24)
 
 def test_methods_registered():
     assert 'm2' in methods and 'm1m2' in methods and 'm1m2_z' in methods
