@@ -154,18 +154,21 @@ def _table(s, dsn, proto):
     "Markdown table of summary `s` for one dataset and protocol, with the published numbers"
     s = s[(s.dataset==dsn) & (s.protocol==proto)]
     refs = REFS.get((dsn, proto), [])
-    ns = sorted(set(s.n) | {n for r in refs for n in r['acc'] if set(_ref_ms(r)) & set(s.method) or r['method'] is None})
-    ours = {(m,n):_fmt(mu, sd, k) for m,n,mu,sd,k in zip(s.method, s.n, s['mean'], s['std'], s.k)}
-    pub = lambda r: [f"*{r['acc'][n]:.1f}*" if n in r['acc'] else '' for n in ns] + [f"*published: {r['source']}*"]
-    lines = ['| method | ' + ' | '.join(f"n={n}" for n in ns) + ' | |', '|---|' + '---:|'*len(ns) + '---|']
     ms = list(dict.fromkeys(s.method))
-    # a published row goes once, under the last of its methods in the table
-    at = lambda r: ([m for m in ms if m in _ref_ms(r)] or [None])[-1]
+    # a published row goes once, under the last of its methods in the table; baselines (method None) at the end
+    under = {}
+    for r in refs:
+        if present := [m for m in ms if m in _ref_ms(r)]: under.setdefault(present[-1], []).append(r)
+    base = [r for r in refs if r['method'] is None]
+    ns = sorted(set(s.n) | {n for r in base + [r for rs in under.values() for r in rs] for n in r['acc']})
+    ours = {(m,n):_fmt(mu, sd, k) for m,n,mu,sd,k in zip(s.method, s.n, s['mean'], s['std'], s.k)}
+    pub = lambda r: f"| *{r['name']}* | " + ' | '.join([f"*{r['acc'][n]:.1f}*" if n in r['acc'] else '' for n in ns] + [f"*published: {r['source']}*"]) + ' |'
+    lines = ['| method | ' + ' | '.join(f"n={n}" for n in ns) + ' | |', '|---|' + '---:|'*len(ns) + '---|']
     for m in ms:
         secs = s[s.method==m].seconds.mean()
         lines.append(f"| {m} | " + ' | '.join(ours.get((m,n), '') for n in ns) + (f" | {secs:,.0f} s per cell |" if secs >= 100 else f" | {secs:.3g} s per cell |"))
-        lines += [f"| *{r['name']}* | " + ' | '.join(pub(r)) + ' |' for r in refs if r['method'] is not None and at(r)==m]
-    lines += [f"| *{r['name']}* | " + ' | '.join(pub(r)) + ' |' for r in refs if r['method'] is None]
+        lines += [pub(r) for r in under.get(m, [])]
+    lines += [pub(r) for r in base]
     return '\n'.join(lines)
 
 def _settings(d):
