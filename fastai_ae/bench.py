@@ -127,7 +127,7 @@ REFS = {
         dict(method='m1',     name='M1+TSVM',  source=_K14, acc=_acc([11.82, 5.72, 4.24, 3.49])),
         dict(method='m2',     name='M2',       source=_K14, acc=_acc([11.97, 4.94, 3.60, 3.92])),
         # one published model for both of our M1+M2 variants (q(y|x) on the images, and the paper's q(y|z1))
-        dict(method=('m1m2','m1m2_z'), name='M1+M2', source=_K14, acc=_acc([3.33, 2.59, 2.40, 2.18]))],
+        dict(method=('m1m2','m1m2_cons','m1m2_z'), name='M1+M2', source=_K14, acc=_acc([3.33, 2.59, 2.40, 2.18]))],
     ('MNIST', 'tiny'): [
         dict(method='vae',      name='VAE',      source=_ART, acc={128: 94.1, 256: 93.9, 512: 94.2}),
         dict(method='resnet18', name='ResNet18', source=_ART, acc={128: 80.3, 256: 90.2, 512: 94.6})],
@@ -400,7 +400,7 @@ def bench_parser(p):
     p.add_argument('--dataset', default='mnist', help="mnist, fashion-mnist, cifar10, or a folder of images (one sub-folder per class)")
     p.add_argument('--protocol', default='kingma', help="kingma (all training images unlabelled, n labelled, official test set) or tiny (512 training images, n labelled, the rest is the test set)")
     p.add_argument('--labels', default=None, help="label counts, comma-separated (default: kingma 100,600,1000,3000; tiny 128,256,512)")
-    p.add_argument('--methods', default=None, help="methods, comma-separated: ae, vae, m1, cnn, resnet18, pca_svm, m2, m1m2, m1m2_z (default: all)")
+    p.add_argument('--methods', default=None, help="methods, comma-separated: ae, vae, m1, cnn, resnet18, pca_svm, m2, m1m2, m1m2_cons, m1m2_z (default: all)")
     p.add_argument('--seeds', default='3', help="number of seeds k (seeds 0..k-1), or a list like 0,1,2 (one seed s alone: 's,')")
     p.add_argument('--out', default=None, help="output folder; rerunning into it resumes (default: runs/bench/<dataset>-<protocol>)")
     p.add_argument('--budget', default='full', help="full (the protocol's epochs), cpu (fewer), smoke (1 epoch, small pool and test set)")

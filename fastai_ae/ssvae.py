@@ -7,7 +7,7 @@ from __future__ import annotations
 import math, torch, torch.nn.functional as F
 from torch import nn
 from fastcore.all import *
-from fastai.learner import Learner
+from fastai.learner import Learner, Metric, Recorder
 from fastai.metrics import LossMetrics, accuracy
 from fastai.callback.core import Callback
 from fastai.torch_core import default_device
@@ -22,8 +22,8 @@ from .transfer import Task, few_labels, make_task, methods, register_method, m1_
 
 # %% auto #0
 __all__ = ['likelihoods', 'SSDL', 'ssvae_dls', 'bernoulli_nll', 'gauss_nll', 'classifier', 'M2', 'unlab_bound', 'SSVAELoss',
-           'LabelsIn', 'SSVAELearner', 'ssvae_learner', 'M1M2', 'm1m2_learner', 'task_dls', 'accuracy_on', 'm2_method',
-           'm1m2_method', 'm1m2_z_method']
+           'LabelsIn', 'SSVAELearner', 'ssvae_learner', 'M1M2', 'm1m2_learner', 'cons_kl', 'Consistency', 'task_dls',
+           'accuracy_on', 'm2_method', 'm1m2_method', 'm1m2_z_method', 'm1m2_cons_method']
 
 # %% ../nbs/10_ssvae.ipynb #724d93f5
 class SSDL(TensorDL):
@@ -400,6 +400,42 @@ def m1m2_learner(dls, m1, clf=None, nz=10, nh=500, alpha=None, c=None, thresh=0.
     w = 0.5 if pix is None else 5
     return _learner(dls, model, w*len(dls.train.lab) if alpha is None else alpha, lr, opt_func, metrics, cbs, **kwargs)
 
+# %% ../nbs/10_ssvae.ipynb #c0a5e1d2
+def cons_kl(lg, lg2):
+    "Mean over images of KL(q || q2) between the class distributions of logits `lg` (the target) and `lg2`"
+    return F.kl_div(F.log_softmax(lg2, 1), F.log_softmax(lg, 1), log_target=True, reduction='batchmean')
+
+class _TrainMean(Metric):
+    "A table column with the mean of `cb`'s term over the last training epoch"
+    def __init__(self, cb, nm): self.cb,self.nm = cb,nm
+    @property
+    def value(self): return float(self.cb.total)/max(self.cb.count, 1)
+    @property
+    def name(self): return self.nm
+
+class Consistency(Callback):
+    "Add `w` times KL(q(y|x) || q(y|x')) on the unlabelled images, x' a second view: `tfms`, then the model's training `classify`"
+    order = Recorder.order-1    # its column must be in `learn.metrics` before the `Recorder` names the columns
+    def __init__(self, w=1., tfms=None):
+        if not w >= 0: raise ValueError(f"the consistency weight `w` must be >= 0, got {w}")
+        self.w,self.tfms,self.total,self.count = w,L(tfms),0.,0
+        self.metric = _TrainMean(self, 'cons')
+    def before_fit(self):
+        if not hasattr(self.model, 'classify'): raise TypeError(f"`Consistency` needs a model with `classify` (`M2`, `M1M2`), got {type(self.model).__name__}")
+        if self.metric not in self.learn.metrics: self.learn.metrics = self.learn.metrics + [self.metric]
+    def before_train(self): self.total,self.count = 0.,0
+    def after_loss(self):
+        if not self.training or len(self.pred)!=5: return
+        x = self.xb[0]
+        for t in self.tfms: x = t(x)
+        kl = cons_kl(self.pred[0].detach(), self.model.classify(x))
+        self.learn.loss_grad = self.learn.loss_grad + self.w*kl
+        self.kl = kl.detach()     # the batch's term, before its weight
+        self.learn.loss = self.learn.loss + self.w*self.kl
+        self.total,self.count = self.total + self.kl,self.count+1
+    def after_fit(self): self.learn.metrics = [m for m in self.learn.metrics if m is not self.metric]
+
+
 # %% ../nbs/10_ssvae.ipynb #27308a2c
 def task_dls(task:Task, bs=100, bs_lab=20, tfms=None):
     "`ssvae_dls` for a few-label `task`: labelled `task.lbl`, unlabelled `task.pool`, validation on 1,000 test images"
@@ -421,11 +457,12 @@ def m2_method(task:Task, clf='conv', lr=1e-3, shift=2) -> dict:
     acc = _fit_task(learn, task, lr)
     return dict(acc=acc, weights=None, note=f"M2 clf={clf}, shift {shift}px, {task.epochs['m2']} ep, bs 100+20, alpha={learn.loss_func.alpha:g}")
 
-def _m1m2(task, clf, shift, lr):
+def _m1m2(task, clf, shift, lr, cons=0.):
     ae = m1_vae(task)
-    learn = m1m2_learner(task_dls(task), ae, clf=clf, clf_tfms=[RandShift(shift)] if shift else None, lr=lr)
+    learn = m1m2_learner(task_dls(task), ae, clf=clf, clf_tfms=[RandShift(shift)] if shift else None, lr=lr,
+                         cbs=Consistency(cons) if cons else None)
     acc = _fit_task(learn, task, lr)
-    q = 'q(y|z1)' if clf is None else f"q(y|x) clf={clf} shift {shift}px"
+    q = 'q(y|z1)' if clf is None else f"q(y|x) clf={clf} shift {shift}px" + (f", consistency weight {cons:g}" if cons else '')
     return dict(acc=acc, weights=None if ae.cache_file is None else str(ae.cache_file),
                 note=(f"M1 MLP VAE {task.epochs['m1']} ep ({'cached' if ae.cached else 'trained'}), {int(learn.model.keep.sum())} active units of "
                       f"{ae.model.nz}; M2 {task.epochs['m2']} ep, {q}, bs 100+20, alpha={learn.loss_func.alpha:g}"))
@@ -439,3 +476,8 @@ def m1m2_method(task:Task, clf='conv', shift=2, lr=1e-3) -> dict:
 def m1m2_z_method(task:Task, lr=1e-3) -> dict:
     "Kingma's M1+M2 as in the paper: the classifier q(y|z1) is an MLP on M1's codes"
     return _m1m2(task, None, 0, lr)
+
+@register_method('m1m2_cons', stages=('m1','m2'))
+def m1m2_cons_method(task:Task, clf='conv', shift=2, lr=1e-3, cons=1.) -> dict:
+    "`m1m2` with the `Consistency` term of weight `cons` on q(y|x) between two shifted views of the unlabelled images"
+    return _m1m2(task, clf, shift, lr, cons)

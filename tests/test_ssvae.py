@@ -1,5 +1,5 @@
 "Tests of the semi-supervised VAE (M2, M1+M2): exact enumeration, the loss formula, a short run, bad input"
-import math, pytest, torch, torch.nn.functional as F
+import math, os, pytest, torch, torch.nn.functional as F
 from torch import nn
 from fastcore.test import test_eq as eq, test_close as close, test_fail as fails
 from fastai_ae.data import mnist
@@ -149,7 +149,40 @@ def test_m1m2_classifier_kw(dls, m1):
     eq(learn.model.clf[-1].in_features, 24)
 
 def test_methods_registered():
-    assert 'm2' in methods and 'm1m2' in methods and 'm1m2_z' in methods
+    assert {'m2', 'm1m2', 'm1m2_cons', 'm1m2_z'} <= set(methods)
+
+def test_consistency_on_pixel_m2(ds, dls):
+    "M2 on pixels takes its second view from the callback's `tfms`; the `cons` column lives for one fit"
+    torch.manual_seed(0)
+    cb = Consistency(3., tfms=[RandShift(2)])
+    learn = ssvae_learner(dls, clf='conv', nh=32, nz=4, cbs=cb)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    eq(learn.recorder.metric_names[-2], 'cons')
+    assert 0 < learn.recorder.values[-1][-1] < math.log(10)
+    eq(cb.count, len(dls.train))
+    eq(len(learn.metrics), 5)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    eq(learn.recorder.metric_names.filter(lambda o: o=='cons'), ['cons'])     # one column, not one per fit
+    # the term and its reference: KL of torch.distributions
+    from torch.distributions import Categorical, kl_divergence
+    a,b = torch.randn(5,10),torch.randn(5,10)
+    close(cons_kl(a, b), kl_divergence(Categorical(logits=a), Categorical(logits=b)).mean())
+
+def test_consistency_bad_input(dls):
+    for w in (-1, float('nan')): fails(lambda: Consistency(w), contains='must be >= 0')
+    from fastai.learner import Learner
+    learn = Learner(dls, nn.Linear(2,2), loss_func=F.mse_loss, cbs=Consistency())
+    fails(lambda: learn.fit(1), contains='needs a model with `classify`')
+
+@pytest.mark.skipif(not os.environ.get('FASTAI_AE_DATA'), reason='needs FASTAI_AE_DATA')
+def test_m1m2_cons_bench_smoke(ds, tmp_path):
+    "`m1m2_cons` runs as a bench method end to end (smoke budget: 1 epoch of M1 and of M2 on 1,000 images)"
+    from fastai_ae.bench import run_bench, read_results
+    run_bench(ds, 'kingma', labels=[100], methods='m1m2_cons', out=tmp_path, budget='smoke', device='cpu')
+    r, = read_results(tmp_path/'results.csv')
+    eq(r['method'], 'm1m2_cons'); assert 'consistency weight 1' in r['note'], r['note']
+    assert 0.1 < float(r['acc']) <= 1
+    assert '*M1+M2*' in (tmp_path/'results.md').read_text()
 
 def test_bad_input(ds, dls):
     learn = ssvae_learner(dls, nh=32, nz=4)
