@@ -462,7 +462,7 @@ def _m1m2(task, clf, shift, lr, cons=0.):
     learn = m1m2_learner(task_dls(task), ae, clf=clf, clf_tfms=[RandShift(shift)] if shift else None, lr=lr,
                          cbs=Consistency(cons) if cons else None)
     acc = _fit_task(learn, task, lr)
-    q = 'q(y|z1)' if clf is None else f"q(y|x) clf={clf} shift {shift}px" + (f", consistency weight {cons:g}" if cons else '')
+    q = ('q(y|z1)' if clf is None else f"q(y|x) clf={clf} shift {shift}px") + (f", consistency weight {cons:g}" if cons else '')
     return dict(acc=acc, weights=None if ae.cache_file is None else str(ae.cache_file),
                 note=(f"M1 MLP VAE {task.epochs['m1']} ep ({'cached' if ae.cached else 'trained'}), {int(learn.model.keep.sum())} active units of "
                       f"{ae.model.nz}; M2 {task.epochs['m2']} ep, {q}, bs 100+20, alpha={learn.loss_func.alpha:g}"))
