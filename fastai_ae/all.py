@@ -1,4 +1,4 @@
-"Everything a notebook needs, in one import: `from fastai_ae.all import *` (hand-written, like `fastai.vision.all`)"
+"Everything a notebook needs, in one import: `from fastai_ae.all import *` (hand-written, like `fastai.vision.all`); the benchmark is `fastai_ae.bench`"
 from fastai.vision.all import *
 from .data import *
 from .loaders import *
@@ -11,5 +11,3 @@ from .vis import *
 from .transfer import *
 from .ssvae import *
 from .latent import *
-from .bench import *
-from .perf import *

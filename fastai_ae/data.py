@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #0c222b09
 from __future__ import annotations
-import gzip, hashlib, io, os, pickle, random, tarfile, zlib
+import gzip, hashlib, io, numbers, os, pickle, random, tarfile, zlib
 from pathlib import Path
 import numpy as np, torch
 from PIL import Image, UnidentifiedImageError
@@ -14,7 +14,7 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['FASHION_CLASSES', 'CIFAR_TAR', 'CIFAR_JPEG_NAME', 'IMG_EXTS', 'datasets', 'DataError', 'ImageData', 'read_idx',
            'data_roots', 'cache_dir', 'mnist', 'fashion_mnist', 'read_image_tar', 'cifar10', 'image_folder',
-           'load_dataset']
+           'load_dataset', 'parse_ints', 'parse_names', 'check_device']
 
 # %% ../nbs/00_data.ipynb #b250c8d5
 class DataError(ValueError):
@@ -414,3 +414,31 @@ def load_dataset(name, path=None, size=None, download=True):
         return datasets[name](path=path, download=download)
     if Path(name).expanduser().is_dir(): return image_folder(name, size=size)
     raise ValueError(f"unknown dataset {name!r}: expected one of {sorted(datasets)} or a folder of images")
+
+# %% ../nbs/00_data.ipynb #e11ce393
+def parse_ints(s, what):
+    "`s` ('1,2', an int or a list of ints) as a list of ints, or a `ValueError` naming the option `what`"
+    if isinstance(s, str): s = [o.strip() for o in s.split(',') if o.strip()]
+    elif isinstance(s, numbers.Integral): s = [s]
+    try: r = [int(o) for o in s]
+    except (TypeError, ValueError): r = None
+    if not r or any(isinstance(o, float) and o!=int(o) for o in s): raise ValueError(f"{what} must be integers separated by commas, got {s!r}")
+    return r
+
+def parse_names(names, valid, what):
+    "`names` ('a,b' or a list; None: all of `valid`) in order without repeats, or a `ValueError` for names not in `valid`"
+    if names is None: return list(valid)
+    if isinstance(names, str): names = [o.strip() for o in names.split(',') if o.strip()]
+    names = list(dict.fromkeys(names))
+    bad = [o for o in names if o not in valid]
+    if bad or not names: raise ValueError(f"unknown {what} {', '.join(bad) or '(none given)'}; expected some of {', '.join(valid)}")
+    return names
+
+def check_device(device=None):
+    "`device` ('cpu', 'cuda' or 'cuda:N'; None: cuda when available) as a `torch.device`, or a `ValueError` saying what was expected"
+    import torch  # here, so that `fastai-ae --help` does not wait for torch
+    try: dev = torch.device(device if device is not None else 'cuda' if torch.cuda.is_available() else 'cpu')
+    except (RuntimeError, TypeError): raise ValueError(f"unknown --device {device!r}; expected cpu, cuda or cuda:N")
+    if dev.type=='cuda' and not torch.cuda.is_available(): raise ValueError(f"--device {device} asked for, but CUDA is not available here (use cpu)")
+    if dev.type not in ('cpu','cuda'): raise ValueError(f"--device must be cpu or cuda, got {device!r}")
+    return dev

@@ -10,7 +10,7 @@ from pathlib import Path
 from fastcore.all import *
 from .loaders import TensorDS, TensorDL
 from .learner import *
-from .vis import show_images
+from .loaders import show_grid
 
 # %% auto #0
 __all__ = ['interp_codes', 'anomaly_auc', 'save_plots']
@@ -132,7 +132,7 @@ def plot_interp(self:AELearner, x1, x2, steps=8, slerp=False, size=1.2):
     imgs = self.decode(z).cpu()
     orig = self.dls.decode_x(xs).cpu() if hasattr(self.dls, 'decode_x') else xs.cpu()
     titles = ['x1'] + [f"{o:.2f}" for o in t.tolist()] + ['x2']
-    fig = show_images(torch.cat([orig[:1], imgs, orig[1:]]), titles=titles, nrows=1, figsize=(size*(steps+2), size+0.4),
+    fig = show_grid(torch.cat([orig[:1], imgs, orig[1:]]), titles=titles, nrows=1, figsize=(size*(steps+2), size+0.4),
                       row_titles=['slerp' if slerp else 'lerp'])
     return _fig(fig, z=z, t=t, imgs=imgs)
 
@@ -146,7 +146,7 @@ def plot_samples(self:AELearner, n=16, ncols=8, seed=None, size=1.2):
         if seed is not None: torch.manual_seed(seed)
         imgs = self.sample(n).cpu()
     ncols = min(n, ncols)
-    fig = show_images(imgs, ncols=ncols, figsize=(size*ncols, size*math.ceil(n/ncols)))
+    fig = show_grid(imgs, ncols=ncols, figsize=(size*ncols, size*math.ceil(n/ncols)))
     return _fig(fig, imgs=imgs)
 
 # %% ../nbs/08_latent.ipynb #683562f4
@@ -176,7 +176,7 @@ def plot_traversal(self:AELearner, x, dims=None, span=3., steps=7, size=1.):
     for i,d in enumerate(dims): z[i,:,d] += offs*sd[d]
     imgs = self.decode(z.view(-1, nz)).cpu()
     titles = [f"{o:+.1f}σ" for o in offs.tolist()] + [None]*(len(dims)-1)*steps
-    fig = show_images(imgs, titles=titles, nrows=len(dims), ncols=steps, figsize=(size*steps+0.6, size*len(dims)+0.3),
+    fig = show_grid(imgs, titles=titles, nrows=len(dims), ncols=steps, figsize=(size*steps+0.6, size*len(dims)+0.3),
                       row_titles=[f"z{d}" for d in dims])
     return _fig(fig, imgs=imgs.view(len(dims), steps, *imgs.shape[1:]), z=z, dims=dims, offsets=offs, std=sd, activity=act)
 
@@ -192,7 +192,7 @@ def plot_worst(self:AELearner, dl=None, k=8, ds_idx=1, size=1.2):
     e,i = err.topk(k)
     x = dl.process(dl.x[i])
     imgs = torch.cat([dl.decode_x(x).cpu(), self.reconstruct(x).cpu()])
-    fig = show_images(imgs, titles=[f"{o:.0f}" for o in e.tolist()]+[None]*k, nrows=2, ncols=k,
+    fig = show_grid(imgs, titles=[f"{o:.0f}" for o in e.tolist()]+[None]*k, nrows=2, ncols=k,
                       figsize=(size*k+0.6, 2*size+0.5), row_titles=['input','output'])
     return _fig(fig, idx=i, err=e, all_err=err)
 

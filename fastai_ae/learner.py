@@ -105,10 +105,10 @@ class AELearner(Learner):
 
 # %% ../nbs/06_learner.ipynb #a20800ea
 @delegates(Learner.__init__)
-def ae_learner(dls, enc='conv', bottleneck='vae', dec='conv', nz=16, loss='bernoulli', beta=1., enc_kw=None, bn_kw=None,
+def ae_learner(dls, enc='conv', bottleneck='vae', dec='conv', nz=16, lik='bernoulli', beta=1., enc_kw=None, bn_kw=None,
                dec_kw=None, opt_func=adamw, metrics=None, cbs=None, **kwargs):
     "An `AELearner` with encoder `enc`, `bottleneck` and decoder `dec` (names from the registry) and `nz` latent dimensions"
-    lf = AELoss(loss, beta)
+    lf = AELoss(lik, beta)
     x,y = dls.one_batch()
     if x.ndim!=4 or y.ndim!=4: raise ValueError(f"an autoencoder needs image batches (x, x) of shape (bs,C,H,W), got {tuple(x.shape)} and {tuple(y.shape)}")
     model = AutoEncoder.from_names(tuple(x.shape[1:]), enc=enc, bottleneck=bottleneck, dec=dec, nz=nz, n_out=lf.n_out(y.shape[1]),

@@ -5,6 +5,7 @@
 # %% ../nbs/01_loaders.ipynb #fd808928
 from __future__ import annotations
 import math
+import matplotlib.pyplot as plt
 import torch, torch.nn.functional as F
 from fastcore.all import *
 from fastai.data.load import DataLoader
@@ -15,8 +16,8 @@ from .data import ImageData, image_folder
 from fastai.data.transforms import get_image_files, RandomSplitter
 
 # %% auto #0
-__all__ = ['TensorDS', 'RandFlip', 'RandShift', 'ToRGB', 'ResizeBatch', 'TensorDL', 'TensorDataLoaders', 'tensor_dls', 'ae_dls',
-           'cls_dls', 'folder_ae_dls']
+__all__ = ['TensorDS', 'show_grid', 'apply_tfms', 'RandFlip', 'RandShift', 'ToRGB', 'ResizeBatch', 'TensorDL',
+           'TensorDataLoaders', 'tensor_dls', 'ae_dls', 'cls_dls', 'folder_ae_dls']
 
 # %% ../nbs/01_loaders.ipynb #3a4f6bb8
 def _check_images(x, nm='x'):
@@ -40,7 +41,39 @@ class TensorDS:
     def new_empty(self): return TensorDS(self.x[:0], None if self.y is None else self.y[:0])
     def __repr__(self): return f"TensorDS({len(self)} images {tuple(self.x.shape[1:])}, labels={self.y is not None})"
 
+# %% ../nbs/01_loaders.ipynb #18b5c840
+def _img(x):
+    "A (C,H,W) tensor in [0,1] as an array for `imshow`"
+    x = x.detach().float().cpu().clamp(0,1)
+    return x[0].numpy() if x.shape[0]==1 else x.permute(1,2,0).numpy()
+
+def show_grid(x, titles=None, nrows=None, ncols=None, figsize=None, row_titles=None, cmap='gray'):
+    "Grid of images `x` (N,C,H,W) in [0,1], with optional `titles` per image and `row_titles`; returns the figure"
+    if x.ndim==3: x = x[None]
+    if x.ndim!=4 or x.shape[1] not in (1,3): raise ValueError(f"expected images of shape (N,1|3,H,W), got {tuple(x.shape)}")
+    n = len(x)
+    if nrows is None and ncols is None: ncols = min(n, 8)
+    if ncols is None: ncols = -(-n//nrows)
+    if nrows is None: nrows = -(-n//ncols)
+    fig,axs = plt.subplots(nrows, ncols, figsize=figsize or (1.2*ncols, 1.2*nrows+0.3*(titles is not None)), squeeze=False)
+    for i,ax in enumerate(axs.flat):
+        ax.set_xticks([]); ax.set_yticks([])
+        for s in ax.spines.values(): s.set_visible(False)
+        if i >= n: continue
+        ax.imshow(_img(x[i]), cmap=cmap, vmin=0, vmax=1)
+        if titles is not None and titles[i] is not None: ax.set_title(str(titles[i]), fontsize=8)
+    for r,t in enumerate(row_titles or []): axs[r,0].set_ylabel(t, rotation=0, ha='right', va='center', fontsize=9)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
 # %% ../nbs/01_loaders.ipynb #2a0f5ae7
+def apply_tfms(x, tfms, split_idx=None):
+    "Apply the batch transforms `tfms` to `x`, skipping those meant for another split (fastai's `split_idx`)"
+    for t in L(tfms):
+        if getattr(t, 'split_idx', None) in (None, split_idx): x = t(x)
+    return x
+
 class RandFlip:
     "Flip each image of a batch left-right with probability `p` (training only)"
     split_idx = 0
@@ -133,9 +166,7 @@ class TensorDL(DataLoader):
         if x.ndim!=4 or x.shape[1:]!=cx.shape[1:]: raise ValueError(f"expected images of shape (N,{','.join(map(str,cx.shape[1:]))}), got {tuple(x.shape)}")
         x = x.to(self.device)
         x = x.float().div_(255) if x.dtype==torch.uint8 else x.float()
-        if tfms:
-            for t in self.tfms:
-                if getattr(t, 'split_idx', None) in (None, self.split_idx): x = t(x)
+        if tfms: x = apply_tfms(x, self.tfms, self.split_idx)
         return x,cx,nrm
 
     def normalize(self, x):
@@ -161,8 +192,7 @@ class TensorDL(DataLoader):
         for i in range(len(self)):
             b = idxs[i*self.bs:(i+1)*self.bs]
             x = cx[b].float().div_(255)
-            for t in self.tfms:
-                if getattr(t, 'split_idx', None) in (None, self.split_idx): x = t(x)
+            x = apply_tfms(x, self.tfms, self.split_idx)
             xi = x if nrm is None else (x-nrm[0])/nrm[1]
             yield (xi, x) if self.target=='x' else (xi, cy[b])
         self.after_iter()
@@ -191,11 +221,10 @@ class TensorDL(DataLoader):
 
     def show_batch(self, b=None, max_n=16, nrows=None, figsize=None, **kwargs):
         "Show `max_n` images of a batch with their labels (a matplotlib figure)"
-        from fastai_ae.vis import show_images
         if b is None: b = self.one_batch()
         items = self.decode_batch(b, max_n=max_n)
         titles = [str(y) if self.target=='y' else None for _,y in items]
-        return show_images(torch.stack([x for x,_ in items]), titles=titles, nrows=nrows, figsize=figsize, **kwargs)
+        return show_grid(torch.stack([x for x,_ in items]), titles=titles, nrows=nrows, figsize=figsize, **kwargs)
 
     def __repr__(self): return f"{type(self).__name__}({self.n} images, bs={self.bs}, target={self.target!r}, device={self.device})"
 

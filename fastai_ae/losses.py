@@ -4,11 +4,11 @@
 
 # %% ../nbs/04_losses.ipynb #632b09fe
 from __future__ import annotations
-import torch, torch.nn.functional as F
+import math, torch, torch.nn.functional as F
 from fastcore.all import *
 
 # %% auto #0
-__all__ = ['rec_losses', 'bernoulli_rec', 'mse_rec', 'cat256_rec', 'AELoss']
+__all__ = ['likelihoods', 'bernoulli_rec', 'mse_rec', 'cat256_rec', 'gauss_rec', 'AELoss']
 
 # %% ../nbs/04_losses.ipynb #ebf998f4
 def bernoulli_rec(rec, targ):
@@ -36,18 +36,27 @@ def _cat256_act(rec):
     p = rec.view(bs, 256, k//256, h, w).softmax(1)
     return (p*torch.arange(256., device=rec.device).view(1,-1,1,1,1)).sum(1)/255
 
-rec_losses = {'bernoulli': (bernoulli_rec, torch.sigmoid, 1),
-              'mse':       (mse_rec,       torch.sigmoid, 1),
-              'cat256':    (cat256_rec,    _cat256_act,   256)}
+def gauss_rec(out, x):
+    "Per-row Gaussian negative log-likelihood of `x` (C,...) under means and log-variances `out` (2C,...) stacked on dim 1"
+    mu,lv = out.chunk(2, dim=1)
+    lv = lv.clamp(-10, 10)
+    return 0.5*((x-mu).pow(2)*(-lv).exp() + lv + math.log(2*math.pi)).flatten(1).sum(1)
+
+def _gauss_mean(out): return out.chunk(2, dim=1)[0]
+
+likelihoods = {'bernoulli':   (bernoulli_rec, torch.sigmoid, 1),
+               'mse':        (mse_rec,       torch.sigmoid, 1),
+               'cat256':     (cat256_rec,    _cat256_act,   256),
+               'gauss':       (gauss_rec,     _gauss_mean,   2)}
 
 # %% ../nbs/04_losses.ipynb #ebec2fb9
 class AELoss:
-    "Reconstruction loss `rec` plus `beta` times the bottleneck's regulariser, in nats per image"
-    def __init__(self, rec='bernoulli', beta=1., reduction='mean'):
-        if rec not in rec_losses: raise ValueError(f"unknown reconstruction loss {rec!r}: expected one of {list(rec_losses)}")
+    "Negative log-likelihood `lik` (a name in `likelihoods`) plus `beta` times the bottleneck's regulariser, in nats per image"
+    def __init__(self, lik='bernoulli', beta=1., reduction='mean'):
+        if lik not in likelihoods: raise ValueError(f"unknown likelihood {lik!r}: expected one of {list(likelihoods)}")
         if beta < 0: raise ValueError(f"`beta` must be >= 0, got {beta}")
-        self.loss_name,self.beta,self.reduction = rec,beta,reduction
-        self.rec_fn,self.act,self.mult = rec_losses[rec]
+        self.lik,self.beta,self.reduction = lik,beta,reduction
+        self.rec_fn,self.act,self.mult = likelihoods[lik]
         self.rec = self.reg = torch.zeros(())
 
     def per_image(self, pred, targ, beta=None):
@@ -73,4 +82,4 @@ class AELoss:
         return self.act(pred[0] if isinstance(pred, (tuple,list)) else pred)
 
     def decodes(self, x): return x
-    def __repr__(self): return f"AELoss(rec={self.loss_name!r}, beta={self.beta:g})"
+    def __repr__(self): return f"AELoss(lik={self.lik!r}, beta={self.beta:g})"

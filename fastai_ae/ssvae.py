@@ -16,14 +16,12 @@ from .loaders import *
 from .layers import *
 from .models import AutoEncoder
 from .learner import adamw, evaluating, AELearner, ae_learner
-from .callbacks import NaNGuard
-from .vis import show_images
-from .transfer import Task, few_labels, make_task, methods, register_method, m1_vae, active_units
+from .callbacks import NaNGuard, LabelsIn
+from .losses import likelihoods
 
 # %% auto #0
-__all__ = ['likelihoods', 'SSDL', 'ssvae_dls', 'bernoulli_nll', 'gauss_nll', 'classifier', 'M2', 'unlab_bound', 'SSVAELoss',
-           'LabelsIn', 'SSVAELearner', 'ssvae_learner', 'M1M2', 'm1m2_learner', 'cons_kl', 'Consistency', 'task_dls',
-           'accuracy_on', 'm2_method', 'm1m2_method', 'm1m2_z_method', 'm1m2_cons_method']
+__all__ = ['SSDL', 'ssvae_dls', 'classifier', 'M2', 'unlab_bound', 'SSVAELoss', 'SSVAELearner', 'ssvae_learner', 'active_units',
+           'M1M2', 'm1m2_learner']
 
 # %% ../nbs/10_ssvae.ipynb #724d93f5
 class SSDL(TensorDL):
@@ -47,10 +45,7 @@ class SSDL(TensorDL):
         return self._lx,self._ly
 
     def _prep(self, x):
-        x = x.float().div_(255)
-        for t in self.tfms:
-            if getattr(t, 'split_idx', None) in (None, self.split_idx): x = t(x)
-        return self.normalize(x)
+        return self.normalize(apply_tfms(x.float().div_(255), self.tfms, self.split_idx))
 
     def __iter__(self):
         cx,_,_ = self._data()
@@ -77,7 +72,7 @@ class SSDL(TensorDL):
         "Show the labelled images of a batch with their labels"
         if b is None: b = self.one_batch()
         items = self.decode_batch(b, max_n=max_n)
-        return show_images(torch.stack([x for x,_ in items]), titles=[str(y) for _,y in items], nrows=nrows, figsize=figsize, **kwargs)
+        return show_grid(torch.stack([x for x,_ in items]), titles=[str(y) for _,y in items], nrows=nrows, figsize=figsize, **kwargs)
 
     def __repr__(self): return f"SSDL({self.n} unlabelled + {len(self.lab)} labelled images, bs={self.bs}+{self.bs_lab}, device={self.device})"
 
@@ -107,19 +102,6 @@ def ssvae_dls(ds:ImageData, lbl, pool=None, bs=100, bs_lab=20, valid='test', dev
     vdl = TensorDL(val, bs=val_bs, shuffle=False, device=device, target='y', split_idx=1, vocab=ds.classes)
     return TensorDataLoaders(trn, vdl, device=device)
 
-# %% ../nbs/10_ssvae.ipynb #d0f6fd40
-def bernoulli_nll(out, x):
-    "Per-row Bernoulli negative log-likelihood of `x` in [0,1] under logits `out`"
-    return F.binary_cross_entropy_with_logits(out, x, reduction='none').flatten(1).sum(1)
-
-def gauss_nll(out, x):
-    "Per-row Gaussian negative log-likelihood of `x` (C,...) under means and log-variances `out` (2C,...) stacked on dim 1"
-    mu,lv = out.chunk(2, dim=1)
-    lv = lv.clamp(-10, 10)
-    return 0.5*((x-mu).pow(2)*(-lv).exp() + lv + math.log(2*math.pi)).flatten(1).sum(1)
-
-likelihoods = {'bernoulli': (bernoulli_nll, 1), 'gauss': (gauss_nll, 2)}
-
 # %% ../nbs/10_ssvae.ipynb #f9404f55
 def _body(name, shape, kw):
     "An encoder body from the registry, or `name` itself when it is a module"
@@ -139,7 +121,7 @@ class M2(nn.Module):
         if c < 2: raise ValueError(f"`c` must be at least 2 classes, got {c}")
         if lik not in likelihoods: raise ValueError(f"unknown likelihood {lik!r}: expected one of {list(likelihoods)}")
         self.lik = lik
-        self.nll,mult = likelihoods[lik]
+        self.nll,self.act,mult = likelihoods[lik]
         # clf=None: no classifier of its own, q(y|x) comes from outside (`M1M2` with a classifier on the images)
         self.clf = None if clf is None else classifier(clf, self.shape, c, clf_kw if clf_kw is not None else dict(hs=(nh,)) if clf=='mlp' else None)
         self.enc = _body(enc, self.shape, enc_kw if enc_kw is not None else dict(hs=(nh,)) if enc=='mlp' else None)
@@ -195,7 +177,7 @@ class M2(nn.Module):
     def cond_sample(self, z, y):
         "Decoder means for codes `z` (n,nz) and classes `y` (n,): images in [0,1] (Bernoulli) or feature means (Gaussian)"
         out = self.dec(torch.cat([z, F.one_hot(y, self.c).to(z.dtype)], 1))
-        return torch.sigmoid(out) if self.lik=='bernoulli' else out.chunk(2, dim=1)[0]
+        return self.act(out)
 
     def encode(self, x, y):
         "Posterior means of q(z|x,y) for inputs `x` and classes `y`"
@@ -242,15 +224,9 @@ class SSVAELoss:
     def __repr__(self): return f"SSVAELoss(alpha={self.alpha:g}, n_lab={self.n_lab}, clf weight={self.w:g})"
 
 # %% ../nbs/10_ssvae.ipynb #8fa1c8a8
-class LabelsIn(Callback):
-    "Pass the labels `y_lab` of training batches to the model as a third input"
-    order = 5
-    def before_batch(self):
-        if self.training and len(self.xb)==2: self.learn.xb = (*self.xb, *self.yb)
-
-def _acc(pred, targ):
+def _q_acc(pred, targ):
     return accuracy(pred[0] if isinstance(pred, (tuple,list)) else pred, targ)
-_acc.__name__ = 'accuracy'
+_q_acc.__name__ = 'accuracy'
 
 # %% ../nbs/10_ssvae.ipynb #d6faa1a9
 class SSVAELearner(Learner):
@@ -294,32 +270,41 @@ class SSVAELearner(Learner):
             x01 = self.dls.valid.decode_x(xi)
             imgs = torch.cat([torch.cat([x01[i:i+1].to(imgs.device), imgs[i*c:(i+1)*c]]) for i in range(n)])
             titles = ['input'] + titles[:c] + [None]*((c+1)*(n-1))
-            return show_images(imgs.cpu(), titles=titles, nrows=n, ncols=c+1, figsize=figsize)
-        return show_images(imgs.cpu(), titles=titles, nrows=n, ncols=c, figsize=figsize)
+            return show_grid(imgs.cpu(), titles=titles, nrows=n, ncols=c+1, figsize=figsize)
+        return show_grid(imgs.cpu(), titles=titles, nrows=n, ncols=c, figsize=figsize)
 
 # %% ../nbs/10_ssvae.ipynb #99e81866
-def _check_dls(dls, c):
+def _check_dls(dls, n_out):
     if not isinstance(getattr(dls, 'train', None), SSDL):
         raise TypeError("a semi-supervised VAE needs `DataLoaders` from `ssvae_dls` (training batches (x_unl, x_lab, y_lab))")
     dc = dls.train.c
-    if c is not None and c!=dc: raise ValueError(f"`c`={c} classes does not match the {dc} classes of the data")
+    if n_out is not None and n_out!=dc: raise ValueError(f"`n_out`={n_out} classes does not match the {dc} classes of the data")
     return dc
 
 def _learner(dls, model, alpha, lr, opt_func, metrics, cbs, **kwargs):
     n = dls.train.n
     lf = SSVAELoss(0.1*n if alpha is None else alpha, len(dls.train.lab))
     mets = LossMetrics(['lab','unlab','clf','kl'])
-    return SSVAELearner(dls, model, loss_func=lf, opt_func=opt_func, lr=lr, metrics=[_acc]+mets+L(metrics),
+    return SSVAELearner(dls, model, loss_func=lf, opt_func=opt_func, lr=lr, metrics=[_q_acc]+mets+L(metrics),
                         cbs=[LabelsIn(), NaNGuard()]+L(cbs), **kwargs)
 
 @delegates(Learner.__init__)
-def ssvae_learner(dls, clf='mlp', enc='mlp', dec='mlp', nz=50, nh=500, alpha=None, c=None, lik='bernoulli',
+def ssvae_learner(dls, clf='mlp', enc='mlp', dec='mlp', nz=50, nh=500, alpha=None, n_out=None, lik='bernoulli',
                   clf_kw=None, enc_kw=None, dec_kw=None, lr=1e-3, opt_func=adamw, metrics=None, cbs=None, **kwargs):
     "An M2 `SSVAELearner` on `dls` (from `ssvae_dls`): classifier `clf`, encoder `enc`, decoder `dec` by registry name"
-    c = _check_dls(dls, c)
+    c = _check_dls(dls, n_out)
     shape = tuple(dls.train.x.shape[1:])
     model = M2(shape, c, nz=nz, clf=clf, enc=enc, dec=dec, nh=nh, lik=lik, clf_kw=clf_kw, enc_kw=enc_kw, dec_kw=dec_kw).to(dls.device)
     return _learner(dls, model, alpha, lr, opt_func, metrics, cbs, **kwargs)
+
+# %% ../nbs/10_ssvae.ipynb #93c875ae
+def active_units(mu, thresh=0.1):
+    "Mask of the latent units whose means `mu` (n,nz) vary with a standard deviation above `thresh`"
+    if mu.ndim!=2 or len(mu)<2: raise ValueError(f"`mu` must be latent means of shape (n,nz) with n >= 2, got {tuple(mu.shape)}")
+    m = mu.std(0) > thresh
+    if not m.any(): raise ValueError(f"no active latent unit: the largest standard deviation of the means is {float(mu.std(0).max()):.3g}, below `thresh`={thresh}")
+    return m
+
 
 # %% ../nbs/10_ssvae.ipynb #cd6f4903
 class M1M2(nn.Module):
@@ -378,12 +363,12 @@ def _m1_stats(model, x, dl, bs=1000):
     return torch.cat(mus), None if vs[0] is None else sum(vs)/len(x)
 
 @delegates(Learner.__init__)
-def m1m2_learner(dls, m1, clf=None, nz=10, nh=500, alpha=None, c=None, thresh=0.1, sample=True, clf_tfms=None, clf_kw=None,
+def m1m2_learner(dls, m1, clf='z', nz=10, nh=500, alpha=None, n_out=None, thresh=0.1, sample=True, clf_tfms=None, clf_kw=None,
                  enc_kw=None, dec_kw=None, lr=1e-3, opt_func=adamw, metrics=None, cbs=None, **kwargs):
-    "An M1+M2 `SSVAELearner`: M2 (MLPs, `nh` hidden units, Gaussian likelihood) on the units of the VAE `m1` above `thresh`; q(y|x) from `clf` on the images, or (None) on M1's codes"
+    "An M1+M2 `SSVAELearner`: M2 (MLPs, `nh` hidden units, Gaussian likelihood) on the units of the VAE `m1` above `thresh`; q(y|x) from the classifier `clf` on the images, or ('z') M2's own MLP on M1's codes"
     # Classification weights alpha/n_lab of 0.5 (q(y|z1)) and 5 (`clf` on the images), not M2's 0.1*N/n_lab (60 with
-    # 100 labels): measured better on held-out training images (see the table at the end of the notebook)
-    c = _check_dls(dls, c)
+    # 100 labels): measured better on held-out training images (benchmarks/mnist-kingma-m1m2/ablation.md)
+    c = _check_dls(dls, n_out)
     norm = getattr(getattr(m1, 'dls', None), 'norm', None)
     m1 = getattr(m1, 'model', m1)
     if not isinstance(m1, AutoEncoder): raise TypeError(f"`m1` must be a trained VAE (`AELearner` or `AutoEncoder`), got {type(m1).__name__}")
@@ -393,91 +378,11 @@ def m1m2_learner(dls, m1, clf=None, nz=10, nh=500, alpha=None, c=None, thresh=0.
     mu,v = _m1_stats(probe, dls.train.x, dls.valid)
     keep = active_units(mu, thresh)
     var = mu.var(0) + (v if sample and v is not None else 0)
-    pix = None if clf is None else classifier(clf, tuple(dls.train.x.shape[1:]), c, clf_kw)
+    # clf='z': the paper's q(y|z1), M2's own MLP on M1's codes; a registry name: a classifier q(y|x) on the images
+    if clf is None: raise ValueError(f"`clf` must be 'z' (M2's classifier on M1's codes) or a classifier on the images (an encoder name: {', '.join(encoders)}), got None")
+    pix = None if clf=='z' else classifier(clf, tuple(dls.train.x.shape[1:]), c, clf_kw)
     m2 = M2((int(keep.sum()),1,1), c, nz=nz, clf='mlp' if pix is None else None, enc='mlp', dec='mlp', nh=nh, lik='gauss',
             clf_kw=clf_kw if pix is None else None, enc_kw=enc_kw, dec_kw=dec_kw)
     model = M1M2(m1, m2, keep, mu.mean(0), var.sqrt().clamp_min(1e-3), norm, sample, clf=pix, clf_tfms=clf_tfms).to(dls.device)
     w = 0.5 if pix is None else 5
     return _learner(dls, model, w*len(dls.train.lab) if alpha is None else alpha, lr, opt_func, metrics, cbs, **kwargs)
-
-# %% ../nbs/10_ssvae.ipynb #c0a5e1d2
-def cons_kl(lg, lg2):
-    "Mean over images of KL(q || q2) between the class distributions of logits `lg` (the target) and `lg2`"
-    return F.kl_div(F.log_softmax(lg2, 1), F.log_softmax(lg, 1), log_target=True, reduction='batchmean')
-
-class _TrainMean(Metric):
-    "A table column with the mean of `cb`'s term over the last training epoch"
-    def __init__(self, cb, nm): self.cb,self.nm = cb,nm
-    @property
-    def value(self): return float(self.cb.total)/max(self.cb.count, 1)
-    @property
-    def name(self): return self.nm
-
-class Consistency(Callback):
-    "Add `w` times KL(q(y|x) || q(y|x')) on the unlabelled images, x' a second view: `tfms`, then the model's training `classify`"
-    order = Recorder.order-1    # its column must be in `learn.metrics` before the `Recorder` names the columns
-    def __init__(self, w=1., tfms=None):
-        if not w >= 0: raise ValueError(f"the consistency weight `w` must be >= 0, got {w}")
-        self.w,self.tfms,self.total,self.count = w,L(tfms),0.,0
-        self.metric = _TrainMean(self, 'cons')
-    def before_fit(self):
-        if not hasattr(self.model, 'classify'): raise TypeError(f"`Consistency` needs a model with `classify` (`M2`, `M1M2`), got {type(self.model).__name__}")
-        if self.metric not in self.learn.metrics: self.learn.metrics = self.learn.metrics + [self.metric]
-    def before_train(self): self.total,self.count = 0.,0
-    def after_loss(self):
-        if not self.training or len(self.pred)!=5: return
-        x = self.xb[0]
-        for t in self.tfms: x = t(x)
-        kl = cons_kl(self.pred[0].detach(), self.model.classify(x))
-        self.learn.loss_grad = self.learn.loss_grad + self.w*kl
-        self.kl = kl.detach()     # the batch's term, before its weight
-        self.learn.loss = self.learn.loss + self.w*self.kl
-        self.total,self.count = self.total + self.kl,self.count+1
-    def after_fit(self): self.learn.metrics = [m for m in self.learn.metrics if m is not self.metric]
-
-
-# %% ../nbs/10_ssvae.ipynb #27308a2c
-def task_dls(task:Task, bs=100, bs_lab=20, tfms=None):
-    "`ssvae_dls` for a few-label `task`: labelled `task.lbl`, unlabelled `task.pool`, validation on 1,000 test images"
-    return ssvae_dls(task.ds, task.lbl, pool=task.pool, bs=bs, bs_lab=bs_lab, device=task.device, tfms=tfms,
-                     valid=TensorDS(task.test_x[:1000], task.test_y[:1000]))
-
-def accuracy_on(learn, x, y):
-    "Accuracy of `learn`'s classifier q(y|x) on images `x` with labels `y`"
-    return float((learn.predict_proba(x).argmax(1).cpu()==torch.as_tensor(y)).float().mean())
-
-def _fit_task(learn, task, lr):
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(task.epochs['m2'], lr)
-    return accuracy_on(learn, task.test_x, task.test_y)
-
-@register_method('m2', stages=('m2',))
-def m2_method(task:Task, clf='conv', lr=1e-3, shift=2) -> dict:
-    "Kingma's M2 on pixels (classifier `clf`, MLP encoder and decoder with 500 hidden units), random shifts of `shift` px"
-    learn = ssvae_learner(task_dls(task, tfms=[RandShift(shift)] if shift else None), clf=clf, lr=lr)
-    acc = _fit_task(learn, task, lr)
-    return dict(acc=acc, weights=None, note=f"M2 clf={clf}, shift {shift}px, {task.epochs['m2']} ep, bs 100+20, alpha={learn.loss_func.alpha:g}")
-
-def _m1m2(task, clf, shift, lr, cons=0.):
-    ae = m1_vae(task)
-    learn = m1m2_learner(task_dls(task), ae, clf=clf, clf_tfms=[RandShift(shift)] if shift else None, lr=lr,
-                         cbs=Consistency(cons) if cons else None)
-    acc = _fit_task(learn, task, lr)
-    q = ('q(y|z1)' if clf is None else f"q(y|x) clf={clf} shift {shift}px") + (f", consistency weight {cons:g}" if cons else '')
-    return dict(acc=acc, weights=None if ae.cache_file is None else str(ae.cache_file),
-                note=(f"M1 MLP VAE {task.epochs['m1']} ep ({'cached' if ae.cached else 'trained'}), {int(learn.model.keep.sum())} active units of "
-                      f"{ae.model.nz}; M2 {task.epochs['m2']} ep, {q}, bs 100+20, alpha={learn.loss_func.alpha:g}"))
-
-@register_method('m1m2', stages=('m1','m2'))
-def m1m2_method(task:Task, clf='conv', shift=2, lr=1e-3) -> dict:
-    "Kingma's M1+M2 on the task's MLP VAE `m1_vae(task)`, with the conv classifier q(y|x) of `m2` on the images"
-    return _m1m2(task, clf, shift, lr)
-
-@register_method('m1m2_z', stages=('m1','m2'))
-def m1m2_z_method(task:Task, lr=1e-3) -> dict:
-    "Kingma's M1+M2 as in the paper: the classifier q(y|z1) is an MLP on M1's codes"
-    return _m1m2(task, None, 0, lr)
-
-@register_method('m1m2_cons', stages=('m1','m2'))
-def m1m2_cons_method(task:Task, clf='conv', shift=2, lr=1e-3, cons=1.) -> dict:
-    "`m1m2` with the `Consistency` term of weight `cons` on q(y|x) between two shifted views of the unlabelled images"
-    return _m1m2(task, clf, shift, lr, cons)

@@ -7,36 +7,11 @@ from __future__ import annotations
 import itertools, torch, matplotlib.pyplot as plt
 from fastcore.all import *
 from fastai.callback.hook import hook_outputs
+from .loaders import show_grid, _img
 from .learner import *
 
 # %% auto #0
-__all__ = ['show_images']
-
-# %% ../nbs/07_vis.ipynb #18b5c840
-def _img(x):
-    "A (C,H,W) tensor in [0,1] as an array for `imshow`"
-    x = x.detach().float().cpu().clamp(0,1)
-    return x[0].numpy() if x.shape[0]==1 else x.permute(1,2,0).numpy()
-
-def show_images(x, titles=None, nrows=None, ncols=None, figsize=None, row_titles=None, cmap='gray'):
-    "Grid of images `x` (N,C,H,W) in [0,1], with optional `titles` per image and `row_titles`; returns the figure"
-    if x.ndim==3: x = x[None]
-    if x.ndim!=4 or x.shape[1] not in (1,3): raise ValueError(f"expected images of shape (N,1|3,H,W), got {tuple(x.shape)}")
-    n = len(x)
-    if nrows is None and ncols is None: ncols = min(n, 8)
-    if ncols is None: ncols = -(-n//nrows)
-    if nrows is None: nrows = -(-n//ncols)
-    fig,axs = plt.subplots(nrows, ncols, figsize=figsize or (1.2*ncols, 1.2*nrows+0.3*(titles is not None)), squeeze=False)
-    for i,ax in enumerate(axs.flat):
-        ax.set_xticks([]); ax.set_yticks([])
-        for s in ax.spines.values(): s.set_visible(False)
-        if i >= n: continue
-        ax.imshow(_img(x[i]), cmap=cmap, vmin=0, vmax=1)
-        if titles is not None and titles[i] is not None: ax.set_title(str(titles[i]), fontsize=8)
-    for r,t in enumerate(row_titles or []): axs[r,0].set_ylabel(t, rotation=0, ha='right', va='center', fontsize=9)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+__all__ = []
 
 # %% ../nbs/07_vis.ipynb #f73212f1
 def _pick(learn, n, random, dl=None, ds_idx=1):
@@ -57,7 +32,7 @@ def plot_rec(self:AELearner, n=8, random=False, dl=None, ds_idx=1, figsize=None)
     if n < 1: raise ValueError(f"`n` must be >= 1, got {n}")
     x,x01 = _pick(self, n, random, dl, ds_idx)
     rec = self.reconstruct(x)
-    return show_images(torch.cat([x01.cpu(), rec.cpu()]), nrows=2, ncols=n, figsize=figsize, row_titles=['input','output'])
+    return show_grid(torch.cat([x01.cpu(), rec.cpu()]), nrows=2, ncols=n, figsize=figsize, row_titles=['input','output'])
 
 # %% ../nbs/07_vis.ipynb #faf4cbcd
 def _to_img(a, shape):

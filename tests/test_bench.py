@@ -3,11 +3,11 @@ import os, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 import pytest, torch
 from fastcore.test import test_eq as eq
-from fastai_ae.bench import *
-from fastai_ae.bench import COLS
+from fastai_ae.bench.run import *
+from fastai_ae.bench.run import COLS
 from fastai_ae.cli import main
 from fastai_ae.data import load_dataset
-from fastai_ae.transfer import methods, register_method
+from fastai_ae.bench.methods import methods, register_method, default_epochs
 
 torch.set_num_threads(1)
 
@@ -27,8 +27,10 @@ class Fake:
 def fake():
     "Register fake methods, removed afterwards"
     names = []
-    def _reg(name, f, stages=None):
-        register_method(name, stages=stages)(f); names.append(name)
+    def _reg(name, f, stages=()):
+        # a fake declares the built-in methods' epochs for the stages it shares with them
+        register_method(name, epochs={p:{s:default_epochs(p)[s] for s in stages} for p in ('kingma','tiny')} if stages else None)(f)
+        names.append(name)
         return f
     yield _reg
     for n in names: methods.pop(n, None)
@@ -97,7 +99,7 @@ def test_method_returning_garbage_fails_its_cell(ds, fake, tmp_path):
     eq(_keys(tmp_path), [])
 
 def test_other_settings_in_same_folder_refused(ds, fake, tmp_path):
-    fake('fake_s', Fake())
+    fake('fake_s', Fake(), stages=('clf',))
     run_bench(ds, 'kingma', labels=[100], methods='fake_s', out=tmp_path, budget='smoke')
     with pytest.raises(ValueError, match='other settings'):
         run_bench(ds, 'kingma', labels=[100], methods='fake_s', out=tmp_path, budget='smoke', epochs='clf=3')
@@ -121,8 +123,11 @@ def test_settings_compared_on_the_stages_a_method_uses(ds, fake, tmp_path):
     run_bench(ds, 'kingma', labels=[100], methods='fake_clf', out=tmp_path, budget='smoke', seeds=2)
     eq(_keys(tmp_path), [('fake_clf',100,0), ('fake_clf',100,1), ('fake_m2',100,0)])
 
-def test_unknown_stage_refused():
-    with pytest.raises(ValueError, match=r"unknown stage\(s\) \['pretrain'\]"): register_method('fake_x', stages=('pretrain',))
+def test_shared_stage_has_one_setting():
+    "A method may add a stage of its own, but a stage another method uses keeps that method's epochs and budget fractions"
+    with pytest.raises(ValueError, match=r"sets epochs kingma clf=7, but 'ae' has 40"): register_method('fake_x', epochs={'kingma': dict(clf=7)})
+    with pytest.raises(ValueError, match=r"budget 'cpu' needs a fraction for each of its stages"): register_method('fake_x', epochs={'kingma': dict(clf=40)}, budgets={'cpu': {}})
+    with pytest.raises(ValueError, match=r"same stages"): register_method('fake_x', epochs={'kingma': dict(clf=40), 'tiny': dict(ft=30)})
     assert 'fake_x' not in methods
 
 def _err(capsys, argv):
@@ -196,7 +201,7 @@ def test_cifar_jpeg_title(tmp_path):
 
 _KILL_SCRIPT = textwrap.dedent('''
     import sys, time
-    from fastai_ae.transfer import register_method
+    from fastai_ae.bench.methods import register_method
     @register_method('slow_fake')
     def slow_fake(task):
         time.sleep(1.5)

@@ -43,7 +43,7 @@ def test_train_denoise_ae(tmp_path):
     (['--enc', 'vgg'], "Unknown encoder 'vgg'"),
     (['--bottleneck', 'flow'], "Unknown bottleneck 'flow'"),
     (['--dec', 'pixelcnn'], "Unknown decoder 'pixelcnn'"),
-    (['--loss', 'l1'], "unknown reconstruction loss 'l1'"),
+    (['--lik', 'l1'], "unknown likelihood 'l1'"),
     (['--dataset', '/nonexistent/folder'], "unknown dataset"),
 ])
 def test_bad_args(args, msg, tmp_path, capsys):

@@ -3,29 +3,54 @@ import itertools, pytest, torch
 from fastcore.test import test_eq as eq
 from fastai_ae.layers import encoders, bottlenecks, decoders
 from fastai_ae.models import AutoEncoder
+from fastai_ae.losses import AELoss
 
 torch.set_num_threads(1)
 SHAPES = [(1,28,28), (3,32,32)]
-ENCS,BNS,DECS = ['mlp','conv','resnet'],['ae','vae','vq'],['mlp','conv','spatial']
+
+def _distinct(reg):
+    "One name per distinct factory in `reg` (a Registry maps aliases to the same function)"
+    seen,res = set(),[]
+    for n,f in reg.items():
+        if id(f) not in seen: seen.add(id(f)); res.append(n)
+    return res
+
+ENCS,BNS,DECS = _distinct(encoders),_distinct(bottlenecks),_distinct(decoders)
+
+def test_registries_nonempty_and_deduped():
+    assert ENCS and BNS and DECS
+    for reg,names in ((encoders,ENCS), (bottlenecks,BNS), (decoders,DECS)):
+        eq(len({id(reg[n]) for n in names}), len(names))
+        eq({id(f) for f in reg.values()}, {id(reg[n]) for n in names})
+    # the names the rest of this file relies on are present
+    assert {'mlp','conv'} <= set(ENCS) and {'ae','vae','vq'} <= set(BNS)
+
+def _dec_kw(dec): return dict(nc=8) if decoders[dec] is decoders.get('spatial') else None
 
 @pytest.mark.parametrize('enc,bn,dec,shape', list(itertools.product(ENCS, BNS, DECS, SHAPES)))
 def test_forward_backward(enc, bn, dec, shape):
     torch.manual_seed(0)
-    m = AutoEncoder.from_names(shape, enc=enc, bottleneck=bn, dec=dec, nz=8, dec_kw=dict(nc=8) if dec=='spatial' else None)
-    x = torch.rand(4, *shape)
+    bs = 2
+    m = AutoEncoder.from_names(shape, enc=enc, bottleneck=bn, dec=dec, nz=8, dec_kw=_dec_kw(dec))
+    x = torch.rand(bs, *shape)
     rec,reg = m(x)
-    eq(rec.shape, (4,*shape)); eq(reg.shape, (4,))
+    eq(rec.shape, (bs,*shape)); eq(reg.shape, (bs,))
     assert torch.isfinite(rec).all() and torch.isfinite(reg).all()
-    if bn=='ae': eq(reg, torch.zeros(4))
+    if bottlenecks[bn] is bottlenecks.get('ae'): eq(reg, torch.zeros(bs))
     else: assert (reg>0).all()
-    (rec.pow(2).mean((1,2,3)) + reg).mean().backward()
+    loss = AELoss()((rec,reg), x)
+    eq(loss.shape, ()); assert torch.isfinite(loss)
+    loss.backward()
     for n,p in m.named_parameters():
+        if not p.requires_grad: continue
+        # a VQ codebook gets its gradient only through the codebook term of `reg`, which AELoss includes (beta=1)
         assert p.grad is not None, f'{n} got no gradient'
         assert torch.isfinite(p.grad).all(), f'{n} has non-finite gradient'
     # the first encoder layer only gets a gradient through the bottleneck (straight-through for 'vq')
     first = next(p for n,p in m.enc.named_parameters() if n.endswith('weight'))
     assert first.grad.abs().sum()>0
-    eq(m.encode(x).shape, (4,8)); eq(m.decode(torch.randn(2,8)).shape, (2,*shape))
+    if hasattr(m.bn, 'codebook'): assert m.bn.codebook.grad.abs().sum()>0
+    eq(m.encode(x).shape, (bs,8)); eq(m.decode(torch.randn(2,8)).shape, (2,*shape))
 
 def test_unknown_names():
     for reg,kind in ((encoders,'encoder'), (bottlenecks,'bottleneck'), (decoders,'decoder')):

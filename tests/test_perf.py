@@ -3,7 +3,7 @@ import os, subprocess, sys
 import pytest, torch
 from fastcore.test import test_eq as eq
 from fastai_ae.cli import main
-from fastai_ae.perf import run_perf, parse_rows, parse_bss
+from fastai_ae.bench.perf import run_perf, parse_rows, parse_bss
 
 needs_data = pytest.mark.skipif(not os.environ.get('FASTAI_AE_DATA'), reason='needs FASTAI_AE_DATA')
 

@@ -6,8 +6,10 @@ from fastai_ae.data import mnist
 from fastai_ae.loaders import TensorDS, cls_dls, ae_dls, RandShift
 from fastai_ae.layers import gauss_kl
 from fastai_ae.learner import ae_learner
-from fastai_ae.transfer import few_labels, methods
+from fastai_ae.transfer import few_labels
 from fastai_ae.ssvae import *
+from fastai_ae.callbacks import *
+from fastai_ae.bench.methods import *
 
 
 
@@ -109,14 +111,14 @@ def m1(ds):
     with m1.no_bar(), m1.no_logging(): m1.fit_one_cycle(3, 3e-3)
     return m1
 
-@pytest.mark.parametrize('clf', [None, 'conv'])
+@pytest.mark.parametrize('clf', ['z', 'conv'])
 def test_m1m2_short_run(ds, dls, m1, clf):
     torch.manual_seed(0)
     w0 = m1.model.enc[1].weight.clone()
-    learn = m1m2_learner(dls, m1, clf=clf, clf_tfms=[RandShift(2)] if clf else None, nh=128, nz=16)
+    learn = m1m2_learner(dls, m1, clf=clf, clf_tfms=[RandShift(2)] if clf!='z' else None, nh=128, nz=16)
     # q(y|z1) on M1's codes (the paper) or q(y|x) on the images, never both
-    eq(learn.model.clf is None, clf is None); eq(learn.model.m2.clf is None, clf is not None)
-    eq(learn.loss_func.w, 0.5 if clf is None else 5)
+    eq(learn.model.clf is None, clf=='z'); eq(learn.model.m2.clf is None, clf!='z')
+    eq(learn.loss_func.w, 0.5 if clf=='z' else 5)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, 2e-3)
     eq(learn.model.m1.enc[1].weight, w0)            # M1 stays frozen
     acc = accuracy_on(learn, ds.x_test[:1000], ds.y_test[:1000])
@@ -177,7 +179,7 @@ def test_consistency_bad_input(dls):
 @pytest.mark.skipif(not os.environ.get('FASTAI_AE_DATA'), reason='needs FASTAI_AE_DATA')
 def test_m1m2_cons_bench_smoke(ds, tmp_path):
     "`m1m2_cons` runs as a bench method end to end (smoke budget: 1 epoch of M1 and of M2 on 1,000 images)"
-    from fastai_ae.bench import run_bench, read_results
+    from fastai_ae.bench.run import run_bench, read_results
     run_bench(ds, 'kingma', labels=[100], methods='m1m2_cons', out=tmp_path, budget='smoke', device='cpu')
     r, = read_results(tmp_path/'results.csv')
     eq(r['method'], 'm1m2_cons'); assert 'consistency weight 1' in r['note'], r['note']
@@ -188,7 +190,7 @@ def test_bad_input(ds, dls):
     learn = ssvae_learner(dls, nh=32, nz=4)
     xu,xl,yl = dls.one_batch()
     fails(lambda: ssvae_learner(cls_dls(ds, idxs=range(100), device='cpu')), contains='ssvae_dls')
-    fails(lambda: ssvae_learner(dls, c=5), contains='does not match the 10 classes')
+    fails(lambda: ssvae_learner(dls, n_out=5), contains='does not match the 10 classes')
     fails(lambda: learn.model(xu, xl, yl+10), contains='labels must be in [0,10)')
     fails(lambda: learn.model(xu, xl, yl[:3]), contains='expected 20 labels')
     fails(lambda: learn.model(xu, xl), contains='need their labels')
@@ -199,7 +201,7 @@ def test_bad_input(ds, dls):
     fails(lambda: ssvae_dls(ds, [70000]), contains='indices into the 60000')
     fails(lambda: ssvae_dls(ds.x, [0]), contains='ImageData')
     fails(lambda: learn.predict(ds.x_test[:2]), contains='one image')
-    fails(lambda: M2((1,28,28), 10, lik='poisson'), contains="expected one of ['bernoulli', 'gauss']")
+    fails(lambda: M2((1,28,28), 10, lik='poisson'), contains="expected one of ['bernoulli', 'mse', 'cat256', 'gauss']")
     fails(lambda: M2((1,28,28), 1), contains='at least 2 classes')
     fails(lambda: SSVAELoss(-1., 10), contains='>= 0')
     fails(lambda: m1m2_learner(dls, learn), contains='trained VAE')
@@ -209,6 +211,7 @@ def test_m1m2_bad_input(ds, dls, m1):
     learn = m1m2_learner(dls, m1, clf='conv', nh=32, nz=4)
     m,(xu,xl,yl) = learn.model,dls.one_batch()
     fails(lambda: M1M2(m1.model, M2((4,1,1), 10, lik='gauss', clf=None), torch.ones(16), 0, 1), contains='needs a classifier')
+    fails(lambda: m1m2_learner(dls, m1, clf=None), contains="must be 'z'")
     fails(lambda: m(xu, xl), contains='need their labels')
     fails(lambda: m(xu, xl, yl+10), contains='labels must be in [0,10)')
     fails(lambda: m(xu[:,:,:20]), contains='(bs,c,h,w)')

@@ -7,6 +7,7 @@ from fastai_ae.loaders import cls_dls
 from fastai_ae.learner import ae_learner
 from fastai_ae.loaders import ae_dls
 from fastai_ae.transfer import *
+from fastai_ae.bench.methods import *
 
 torch.set_num_threads(1)
 

@@ -1,0 +1,1 @@
+"""The label-efficiency and throughput benchmarks of `fastai_ae` (hand-written): `methods` (tasks, protocols and the method registry), `run` (`fastai-ae bench`: results store, report, runner) and `perf` (`fastai-ae perf`). The library never imports this package."""
