@@ -50,14 +50,18 @@ def train(args):
     from fastai_ae.learner import ae_learner
     import fastai_ae.vis
     lr = _lr(args.lr)
+    if args.epochs < 1: raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file; expected a folder for the learner, its figures and history")
+    dev = check_device(args.device)
     set_seed(args.seed)
     ds = load_dataset(args.dataset, path=args.data, size=args.size)
-    dls = ae_dls(ds, bs=args.bs, idxs=None if args.subset is None else range(min(args.subset, len(ds))), device=check_device(args.device), seed=args.seed)
+    dls = ae_dls(ds, bs=args.bs, idxs=None if args.subset is None else range(min(args.subset, len(ds))), device=dev, seed=args.seed)
     cbs = []
     if args.kl_warmup > 0: cbs.append(KLWarmup(pct=args.kl_warmup))
     if args.denoise: cbs.append(Denoise(args.denoise, std=args.noise, p=args.noise))
     learn = ae_learner(dls, enc=args.enc, bottleneck=args.bottleneck, dec=args.dec, nz=args.nz, lik=args.lik, beta=args.beta, cbs=cbs)
-    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     print(f"{ds!r}\nmodel: enc={args.enc} bottleneck={args.bottleneck} dec={args.dec} nz={args.nz} lik={args.lik} on {dls.device}")
     if lr=='find':
         lr = learn.lr_find(show_plot=False).valley
@@ -118,7 +122,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.cmd is None: p.print_help(); return 2
     try: _command(args.cmd)[1](args)
-    except (ValueError, FileNotFoundError, TypeError, KeyError) as e:
+    # FloatingPointError: `NaNGuard`'s diverged loss; OSError: an output folder that cannot be written
+    except (ValueError, FileNotFoundError, TypeError, KeyError, FloatingPointError, OSError) as e:
         print(f"fastai-ae {args.cmd}: error: {e}", file=sys.stderr)
         return 1
     return 0

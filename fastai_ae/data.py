@@ -13,7 +13,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['FASHION_CLASSES', 'CIFAR_TAR', 'CIFAR_JPEG_NAME', 'IMG_EXTS', 'datasets', 'DataError', 'ImageData', 'read_idx',
-           'data_roots', 'cache_dir', 'mnist', 'fashion_mnist', 'read_image_tar', 'cifar10', 'image_folder',
+           'data_roots', 'cache_dir', 'env_data', 'mnist', 'fashion_mnist', 'read_image_tar', 'cifar10', 'image_folder',
            'load_dataset', 'parse_ints', 'parse_names', 'check_device']
 
 # %% ../nbs/00_data.ipynb #b250c8d5
@@ -140,6 +140,15 @@ def cache_dir():
     return Path(os.environ.get('FASTAI_AE_CACHE') or '~/.cache/fastai_ae').expanduser()
 
 # %% ../nbs/00_data.ipynb #1a7f78f4
+def env_data():
+    "The folder named by `FASTAI_AE_DATA` (None if unset); a relative path is taken from the shell's folder (`PWD`) when it is not in the current one"
+    env = os.environ.get('FASTAI_AE_DATA')
+    if not env: return None
+    p = Path(env).expanduser()
+    # `nbdev-test` runs each notebook from nbs/, but `FASTAI_AE_DATA=../shared/data` was written for the folder the command started in
+    if not p.is_absolute() and not p.exists() and os.environ.get('PWD'): p = Path(os.environ['PWD'])/p
+    return p
+
 def _find_files(d, names):
     "Path for each of `names` in folder `d` (raw or `.gz`), or the list of missing names"
     res,miss = [],[]
@@ -155,8 +164,8 @@ def _dirs(path, subs, roots_subs):
         path = Path(path).expanduser()
         return [(path/s if s else path, '`path`') for s in dict.fromkeys(['']+subs+roots_subs)]
     res = []
-    env = os.environ.get('FASTAI_AE_DATA')
-    if env: res += [(Path(env).expanduser()/s if s else Path(env).expanduser(), 'FASTAI_AE_DATA') for s in dict.fromkeys(['']+subs+roots_subs)]
+    env = env_data()
+    if env: res += [(env/s if s else env, 'FASTAI_AE_DATA') for s in dict.fromkeys(['']+subs+roots_subs)]
     res += [(r/s, 'cache') for r in data_roots() for s in roots_subs]
     return res
 

@@ -244,3 +244,25 @@ def test_weights_reach_methods_that_take_them(ds, fake, tmp_path):
     eq(rows['fake_w']['weights'], str(fn))
     eq(rows['fake_nw']['weights'], '')
     assert f'--weights {fn}' in (tmp_path/'o'/'results.md').read_text()
+
+def test_garbled_last_line_is_replaced(ds, fake, tmp_path):
+    "A crash can leave a whole but garbled last line (newline included): it is ignored, then replaced by the next row"
+    fake('fake_gl', Fake())
+    run_bench(ds, 'kingma', labels=[100], methods='fake_gl', seeds=1, out=tmp_path)
+    fn = tmp_path/'results.csv'
+    fn.write_text(fn.read_text() + 'MNIST,kingma,fake_gl,600,0,0.5\n')
+    run_bench(ds, 'kingma', labels=[100, 600], methods='fake_gl', seeds=2, out=tmp_path)
+    run_bench(ds, 'kingma', labels=[100, 600], methods='fake_gl', seeds=2, out=tmp_path)   # and every rerun reads it
+    eq(_keys(tmp_path), sorted(('fake_gl', n, s) for n in (100, 600) for s in (0, 1)))
+
+def test_damaged_cache_is_rebuilt(ds, tmp_path):
+    "A truncated autoencoder cache (a crash while saving, before writes were atomic) is trained again, not an error on every rerun"
+    from fastai_ae.bench.methods import make_task, pretrained_ae
+    from fastai_ae.bench.run import smoke_cut
+    t = smoke_cut(make_task(ds, 'kingma', 100, device='cpu', epochs=dict(ae=1), cache=tmp_path))
+    a = pretrained_ae(t, 'ae', nz=4)
+    fn = a.cache_file
+    assert fn.exists() and not a.cached and not list(tmp_path.glob('.*.tmp'))
+    fn.write_bytes(fn.read_bytes()[:100])
+    with pytest.warns(UserWarning, match='is damaged'): b = pretrained_ae(t, 'ae', nz=4)
+    assert not b.cached and pretrained_ae(t, 'ae', nz=4).cached

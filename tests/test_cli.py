@@ -1,7 +1,7 @@
 "End-to-end runs of the `fastai-ae` command and its answers to bad input"
 import json, os, subprocess, sys
 from pathlib import Path
-import pytest
+import pytest, torch
 from fastcore.test import test_eq as eq
 from fastai_ae.cli import main
 
@@ -45,11 +45,21 @@ def test_train_denoise_ae(tmp_path):
     (['--dec', 'pixelcnn'], "Unknown decoder 'pixelcnn'"),
     (['--lik', 'l1'], "unknown likelihood 'l1'"),
     (['--dataset', '/nonexistent/folder'], "unknown dataset"),
+    (['--epochs', '0'], "--epochs must be at least 1"),
+    (['--device', 'cuda:7' if torch.cuda.is_available() else 'cuda'], "CUDA is not available" if not torch.cuda.is_available() else "cuda"),
+    (['--device', 'tpu'], "unknown --device 'tpu'"),
+    (['--lr', '1e6', '--subset', '2000'], "the training loss became"),
 ])
 def test_bad_args(args, msg, tmp_path, capsys):
     if 'imagenet' not in args and not os.environ.get('FASTAI_AE_DATA'): pytest.skip('needs FASTAI_AE_DATA')
     eq(main(['train', '--device', 'cpu', '--subset', '256', '--epochs', '1', '--out', str(tmp_path), *args]), 1)
     assert msg in capsys.readouterr().err
+
+def test_out_is_a_file(tmp_path, capsys):
+    f = tmp_path/'f.txt'; f.write_text('x')
+    eq(main(['train', '--device', 'cpu', '--subset', '256', '--epochs', '1', '--out', str(f)]), 1)
+    assert 'is a file; expected a folder' in capsys.readouterr().err
+    eq(f.read_text(), 'x')
 
 def test_bad_lr(capsys):
     with pytest.raises(SystemExit, match="--lr must be a number or 'find'"): main(['train', '--lr', 'fast'])
@@ -58,3 +68,15 @@ def test_bad_option():
     r = run('train', '--epochs', 'many')
     eq(r.returncode, 2)
     assert 'invalid int value' in r.stderr
+
+def test_quiet_import():
+    "Importing the library (and so every command) prints none of fastai's deprecation warnings"
+    r = subprocess.run([sys.executable, '-W', 'default', '-c', 'import fastai_ae.all'], capture_output=True, text=True, timeout=300)
+    eq(r.returncode, 0)
+    assert 'jit.script' not in r.stderr and 'chained_assignment' not in r.stderr, r.stderr
+
+def test_help_lists_commands_quickly():
+    "`fastai-ae --help` imports neither torch nor the benchmark"
+    r = subprocess.run([sys.executable, '-c', 'import sys; from fastai_ae.cli import main\ntry: main(["--help"])\nexcept SystemExit: pass\n'
+                        'print(sorted(m for m in ("torch", "fastai_ae.bench.run") if m in sys.modules))'], capture_output=True, text=True, timeout=300)
+    assert 'bench' in r.stdout and 'perf' in r.stdout and r.stdout.strip().endswith('[]'), r.stdout + r.stderr

@@ -296,3 +296,15 @@ def test_real_mnist(monkeypatch):
     monkeypatch.setenv('FASTAI_AE_DATA', SHARED)
     ds = mnist(download=False)
     eq((ds.x.shape, ds.x_test.shape, ds.c, int(ds.y.bincount()[1])), ((60000,1,28,28), (10000,1,28,28), 10, 6742))
+
+def test_relative_env_path_from_the_shells_folder(tmp_path):
+    "`FASTAI_AE_DATA=../shared/data` as the README writes it still works when a runner (nbdev-test) moves to another folder"
+    import os, subprocess, sys
+    root = Path(__file__).resolve().parent.parent
+    data = Path(os.environ.get('FASTAI_AE_DATA', root.parent/'shared'/'data')).resolve()
+    rel = os.path.relpath(data, root)
+    env = {**os.environ, 'FASTAI_AE_DATA': rel, 'PWD': str(root)}
+    code = "import os; os.chdir('nbs'); from fastai_ae.data import mnist; print(len(mnist(download=False)))"
+    r = subprocess.run([sys.executable, '-c', code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode==0, r.stderr[-2000:]
+    assert r.stdout.strip().endswith('60000'), r.stdout

@@ -88,6 +88,11 @@ def read_results(fn):
             else: raise ValueError(f"{e} (only the last line may be partial; fix or remove this line)")
     return rows
 
+def _whole(l, ln, fn):
+    "Whether `l`, line `ln` of `fn`, is a complete, well-formed row"
+    try: return l.endswith('\n') and bool(_row(next(csv.reader([l])), ln, fn))
+    except (ValueError, StopIteration, csv.Error): return False
+
 def _clean(v):
     "A csv field of `v` on one line"
     if v is None: return ''
@@ -103,7 +108,9 @@ def append_result(fn, row):
         f.seek(0, os.SEEK_END)
         if f.tell():
             f.seek(0); txt = f.read()
-            if not txt.endswith('\n'): f.truncate(txt.rfind('\n')+1)  # drop the partial line of an interrupted write
+            lines = txt.splitlines(keepends=True)
+            # drop the last line if an interrupted write left it partial or garbled (`read_results` ignored it)
+            if len(lines) > 1 and not _whole(lines[-1], len(lines), fn): f.truncate(len(txt.encode()) - len(lines[-1].encode()))
         f.seek(0, os.SEEK_END)
         w = csv.writer(f, lineterminator='\n')
         if f.tell()==0: w.writerow(COLS)
