@@ -162,6 +162,7 @@ def plot_traversal(self:AELearner, x, dims=None, span=3., steps=7, size=1.):
     if steps < 2: raise ValueError(f"`steps` must be at least 2, got {steps}")
     if span <= 0: raise ValueError(f"`span` must be > 0 (in standard deviations), got {span}")
     if dims is not None:
+        if any(isinstance(d, bool) or int(d)!=d for d in listify(dims)): raise ValueError(f"`dims` must be whole latent coordinates, got {dims!r}")
         dims = [int(d) for d in listify(dims)]
         bad = [d for d in dims if not 0 <= d < nz]
         if not dims or bad: raise ValueError(f"`dims` must be latent coordinates in 0..{nz-1}, got {dims}")

@@ -10,7 +10,7 @@ from fastcore.all import *
 from fastai.learner import Learner
 from fastai.optimizer import OptimWrapper
 from fastai.metrics import LossMetrics
-from fastai.torch_core import default_device
+from fastai.torch_core import default_device, params
 from .loaders import *
 from .layers import *
 from .models import *
@@ -18,7 +18,7 @@ from .losses import *
 from .callbacks import *
 
 # %% auto #0
-__all__ = ['adamw', 'evaluating', 'AELearner', 'ae_learner']
+__all__ = ['adamw', 'evaluating', 'AELearner', 'ae_splitter', 'ae_learner']
 
 # %% ../nbs/06_learner.ipynb #7970c22f
 def adamw(params, lr=1e-3, wd=0.01, eps=1e-5, **kwargs):
@@ -43,11 +43,11 @@ class AELearner(Learner):
     def _in(self, x):
         "Model input from `x`: uint8 images are processed like the validation set, float tensors are taken as inputs"
         if not isinstance(x, torch.Tensor): raise TypeError(f"expected a tensor of images, got {type(x).__name__}")
-        if x.dtype==torch.uint8:
+        if not x.is_floating_point():
             if not hasattr(self.dls, 'process'): raise TypeError("uint8 images need `TensorDataLoaders` (`ae_dls`); pass float inputs")
-            return self.dls.process(x)
+            return self.dls.process(to_uint8(x))
         if x.ndim==3: x = x[None]
-        return x.to(self.dls.device or default_device())
+        return x.to(self.dls.device or default_device(), torch.float32)
 
     def evaluating(self):
         "Context with the model in eval mode and no gradients, its mode restored afterwards"
@@ -104,6 +104,10 @@ class AELearner(Learner):
         return self.decode(z)
 
 # %% ../nbs/06_learner.ipynb #a20800ea
+def ae_splitter(m):
+    "Parameter groups: the encoder with its bottleneck, then the decoder (`freeze` trains the decoder alone)"
+    return [params(m.enc)+params(m.bn), params(m.dec)]
+
 @delegates(Learner.__init__)
 def ae_learner(dls, enc='conv', bottleneck='vae', dec='conv', nz=16, lik='bernoulli', beta=1., enc_kw=None, bn_kw=None,
                dec_kw=None, opt_func=adamw, metrics=None, cbs=None, **kwargs):
@@ -115,4 +119,5 @@ def ae_learner(dls, enc='conv', bottleneck='vae', dec='conv', nz=16, lik='bernou
                                    enc_kw=enc_kw, bn_kw=bn_kw, dec_kw=dec_kw).to(x.device)
     rn = getattr(model.bn, 'reg_name', None)
     mets = LossMetrics(['rec','reg'], ['rec', rn]) if rn else LossMetrics(['rec'])
+    kwargs.setdefault('splitter', ae_splitter)
     return AELearner(dls, model, loss_func=lf, opt_func=opt_func, metrics=mets+L(metrics), cbs=[NaNGuard()]+L(cbs), **kwargs)

@@ -17,7 +17,7 @@ from fastai.data.transforms import get_image_files, RandomSplitter
 
 # %% auto #0
 __all__ = ['TensorDS', 'show_grid', 'apply_tfms', 'RandFlip', 'RandShift', 'ToRGB', 'ResizeBatch', 'TensorDL',
-           'TensorDataLoaders', 'tensor_dls', 'ae_dls', 'cls_dls', 'folder_ae_dls']
+           'TensorDataLoaders', 'to_uint8', 'tensor_dls', 'ae_dls', 'cls_dls', 'folder_ae_dls']
 
 # %% ../nbs/01_loaders.ipynb #3a4f6bb8
 def _check_images(x, nm='x'):
@@ -245,6 +245,18 @@ class TensorDataLoaders(DataLoaders):
     def c(self): return len(self.vocab) if self.vocab is not None else None
 
 # %% ../nbs/01_loaders.ipynb #8c2fce08
+def to_uint8(x, what='images'):
+    "Images `x` as uint8: uint8 as given, other integers in [0,255], floats in [0,1] scaled by 255; anything else is an error"
+    if x.dtype==torch.uint8: return x
+    if x.dtype==torch.bool or x.is_complex(): raise TypeError(f"{what} must be uint8, integers in [0,255] or floats in [0,1], got {x.dtype}")
+    lo,hi = (float(x.min()), float(x.max())) if x.numel() else (0., 0.)
+    if x.is_floating_point():
+        # never clamp: a float image in 0..255 would silently become black and white
+        if not (0 <= lo and hi <= 1): raise ValueError(f"float {what} must be in [0,1] (or uint8 in 0..255), got values from {lo:g} to {hi:g}")
+        return (x*255).round().to(torch.uint8)
+    if not (0 <= lo and hi <= 255): raise ValueError(f"integer {what} must be in [0,255], got values from {lo:g} to {hi:g}")
+    return x.to(torch.uint8)
+
 def _as_uint8(items, shape):
     "Stack `items` (tensor, image, or list) into uint8 (N,C,H,W) of `shape`"
     if isinstance(items, torch.Tensor) and items.ndim==len(shape): items = items[None]
@@ -252,15 +264,18 @@ def _as_uint8(items, shape):
     elif not isinstance(items, torch.Tensor):
         import numpy as np
         from PIL import Image
-        if isinstance(items, (str, Path)): items = Image.open(items)
+        if isinstance(items, (str, Path)):
+            try: items = Image.open(items); items.load()
+            except (OSError, SyntaxError) as e:
+                if isinstance(e, FileNotFoundError): raise
+                raise ValueError(f"{items} is not a readable image ({type(e).__name__}: {e})")
         if isinstance(items, Image.Image):
             items = items.convert('L' if shape[0]==1 else 'RGB').resize(tuple(shape[1:][::-1]))
             items = torch.from_numpy(np.array(items)).view(shape[1], shape[2], -1).permute(2,0,1)[None]
         else: items = torch.as_tensor(items)
     if items is None or items.ndim!=4 or tuple(items.shape[1:])!=tuple(shape):
         raise ValueError(f"expected images of shape (N,{','.join(map(str,shape))}) or ({','.join(map(str,shape))}), got {None if items is None else tuple(items.shape)}")
-    if items.dtype!=torch.uint8: items = (items.float().clamp(0,1)*255).round().to(torch.uint8)
-    return items
+    return to_uint8(items)
 
 # %% ../nbs/01_loaders.ipynb #ad38cc58
 def _split(ds:ImageData, valid, valid_pct, idxs, seed):

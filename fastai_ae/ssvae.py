@@ -20,8 +20,8 @@ from .callbacks import NaNGuard, LabelsIn
 from .losses import likelihoods
 
 # %% auto #0
-__all__ = ['SSDL', 'ssvae_dls', 'classifier', 'M2', 'unlab_bound', 'SSVAELoss', 'SSVAELearner', 'ssvae_learner', 'active_units',
-           'M1M2', 'm1m2_learner']
+__all__ = ['SSDL', 'ssvae_dls', 'classifier', 'M2', 'unlab_bound', 'SSVAELoss', 'SSVAELearner', 'ssvae_splitter', 'ssvae_learner',
+           'active_units', 'M1M2', 'm1m2_learner']
 
 # %% ../nbs/10_ssvae.ipynb #724d93f5
 class SSDL(TensorDL):
@@ -233,8 +233,8 @@ class SSVAELearner(Learner):
     "A `Learner` for semi-supervised VAEs: `predict` gives the class and probabilities; `plot_cond_samples`"
     def _in(self, x):
         if not isinstance(x, torch.Tensor): raise TypeError(f"expected a tensor of images, got {type(x).__name__}")
-        if x.dtype==torch.uint8: return self.dls.valid.process(x)
-        return (x[None] if x.ndim==3 else x).to(self.dls.device or default_device())
+        if not x.is_floating_point(): return self.dls.valid.process(to_uint8(x))
+        return (x[None] if x.ndim==3 else x).to(self.dls.device or default_device(), torch.float32)
 
     def predict_proba(self, x, bs=1000):
         "Class probabilities q(y|x) of images `x` (uint8 processed like the validation set, or float model inputs)"
@@ -281,10 +281,17 @@ def _check_dls(dls, n_out):
     if n_out is not None and n_out!=dc: raise ValueError(f"`n_out`={n_out} classes does not match the {dc} classes of the data")
     return dc
 
+def ssvae_splitter(m):
+    "Parameter groups: the generative model (never M1, which stays frozen), then the classifier q(y|x) (`freeze` trains it alone)"
+    clf = m.clf if getattr(m, 'clf', None) is not None else m.m2.clf
+    skip = {id(p) for p in clf.parameters()} | ({id(p) for p in m.m1.parameters()} if hasattr(m, 'm1') else set())
+    return [[p for p in m.parameters() if id(p) not in skip], list(clf.parameters())]
+
 def _learner(dls, model, alpha, lr, opt_func, metrics, cbs, **kwargs):
     n = dls.train.n
     lf = SSVAELoss(0.1*n if alpha is None else alpha, len(dls.train.lab))
     mets = LossMetrics(['lab','unlab','clf','kl'])
+    kwargs.setdefault('splitter', ssvae_splitter)
     return SSVAELearner(dls, model, loss_func=lf, opt_func=opt_func, lr=lr, metrics=[_q_acc]+mets+L(metrics),
                         cbs=[LabelsIn(), NaNGuard()]+L(cbs), **kwargs)
 

@@ -39,6 +39,7 @@ def few_labels(ds:ImageData, n:int, seed:int=0, per_class:bool=True, pool=None) 
     "Sorted `LongTensor` of `n` training indices of `ds` drawn from `pool` with `seed` (`per_class`: `n//c` per class)"
     if not isinstance(ds, ImageData): raise TypeError(f"expected an `ImageData` (e.g. from `mnist()`), got {type(ds).__name__}")
     if ds.y is None: raise ValueError(f"{ds.name} has no labels: `few_labels` needs a labelled dataset")
+    if isinstance(n, bool) or int(n)!=n: raise ValueError(f"`n` must be a whole number of labelled images, got {n!r}")
     n = int(n)
     if n < 1: raise ValueError(f"`n` must be at least 1 labelled image, got {n}")
     p = _pool_idxs(ds, pool)

@@ -1,6 +1,6 @@
 "Bad input to the core: loaders, losses, callbacks and the learner answer with errors that say what was expected"
 import math, pytest, torch
-from fastcore.test import test_eq as eq
+from fastcore.test import test_eq as eq, test_close as close
 from fastai_ae.data import ImageData
 from fastai_ae.loaders import TensorDS, ae_dls, cls_dls, tensor_dls
 from fastai_ae.losses import AELoss
@@ -71,3 +71,43 @@ def test_denoise_and_warmup_train(ds):
     assert learn.validate()[0] < before
     eq(len(learn.recorder.betas), 3*len(dls.train))
     assert learn.recorder.betas[0] == 0 and math.isclose(learn.recorder.betas[-1], 1.)
+
+def test_inputs_in_any_dtype_or_a_clear_error(tmp_path):
+    "0-255 floats are refused rather than saturated; other integer and float dtypes are converted; a corrupt file names itself"
+    import pytest
+    from fastai_ae.data import mnist
+    ds = mnist()
+    dls = ae_dls(ds, bs=64, idxs=range(256), device='cpu')
+    learn = ae_learner(dls, enc='mlp', dec='mlp', nz=4)
+    x = ds.x_test[:4]
+    with pytest.raises(ValueError, match=r'float images must be in \[0,1\].*got values from 0 to 255'): dls.test_dl(x.float())
+    with pytest.raises(ValueError, match=r'must be in \[0,1\]'): dls.test_dl(x.float()/255 + 0.5)
+    z = learn.encode(x)
+    close(learn.encode(x.int()), z); close(learn.encode(x.long()), z)
+    close(learn.encode(dls.process(x).double()), z)
+    with pytest.raises(ValueError, match=r'integer images must be in \[0,255\]'): learn.encode(x.int()*300)
+    eq(dls.test_dl(x.float()/255).one_batch()[0].shape, (4,1,28,28))
+    bad = tmp_path/'bad.png'; bad.write_bytes(b'\x89PNG\r\n\x1a\n' + b'0'*20)
+    with pytest.raises(ValueError, match='bad.png is not a readable image'): dls.test_dl([bad])
+    import fastai_ae.latent
+    with pytest.raises(ValueError, match='whole latent coordinates'): learn.plot_traversal(x[0], dims=3.7)
+
+def test_whole_numbers_only():
+    import pytest
+    from fastai_ae.data import mnist
+    from fastai_ae.transfer import few_labels
+    with pytest.raises(ValueError, match='whole number'): few_labels(mnist(), 12.7)
+    eq(len(few_labels(mnist(), 20.0)), 20)
+
+def test_ae_freeze_trains_the_decoder():
+    from fastai_ae.data import mnist
+    learn = ae_learner(ae_dls(mnist(), bs=64, idxs=range(256), device='cpu'), nz=4)
+    n = lambda ps: sum(p.numel() for p in ps if p.requires_grad)
+    learn.freeze()
+    # fastai keeps BatchNorm layers trainable when it freezes (`train_bn=True`); every other encoder weight is frozen
+    import torch.nn as nn
+    enc = [p for m in (learn.model.enc, learn.model.bn) for mm in m.modules() if not isinstance(mm, nn.modules.batchnorm._BatchNorm)
+           for p in mm.parameters(recurse=False)]
+    eq(n(enc), 0)
+    eq(n(learn.model.dec.parameters()), sum(p.numel() for p in learn.model.dec.parameters()))
+    learn.unfreeze(); eq(n(learn.model.parameters()), sum(p.numel() for p in learn.model.parameters()))

@@ -101,3 +101,17 @@ def test_old_names_importable(mod):
         where = lib if mod not in ('bench','perf') and new in lib else bench
         assert new in where, f"{mod}.{n} (now {new}) is not importable"
         if n=='show_images': assert lib[n] is not lib['show_grid']   # fastai's own show_images is no longer shadowed
+
+def test_notebooks_listed_small_and_quiet():
+    "The README's table names every notebook and no other; none is over 1 MB or stores progress-bar text"
+    import json
+    nbs = sorted(p.stem for p in (ROOT/'nbs').glob('*.ipynb'))
+    readme = (ROOT/'README.md').read_text()
+    table = readme[readme.index('| notebook | module | what |'):]
+    table = table[:table.index('\n\n')]
+    listed = sorted(n for row in table.splitlines()[2:] for n in re.findall(r'`(\d\d_[\w.]+)`', row.split('|')[1]))
+    eq(listed, nbs)
+    for p in (ROOT/'nbs').glob('*.ipynb'):
+        assert p.stat().st_size < 2**20, f"{p.name} is {p.stat().st_size/2**20:.1f} MB"
+        outs = [o for c in json.loads(p.read_text())['cells'] for o in c.get('outputs', []) if o.get('output_type')=='stream']
+        assert not any('\r' in ''.join(o.get('text', '')) for o in outs), f"{p.name} stores progress-bar text"

@@ -216,3 +216,14 @@ def test_m1m2_bad_input(ds, dls, m1):
     fails(lambda: m(xu, xl, yl+10), contains='labels must be in [0,10)')
     fails(lambda: m(xu[:,:,:20]), contains='(bs,c,h,w)')
     fails(lambda: m1m2_learner(dls, m1, clf='nope'), contains='nope')
+
+def test_freeze_trains_the_last_group(ds, dls, m1):
+    "`freeze` (and so `fine_tune`'s first phase) leaves only the classifier trainable; M1 never becomes trainable"
+    def n_train(learn): return sum(p.numel() for p in learn.model.parameters() if p.requires_grad)
+    learn = ssvae_learner(dls, clf='mlp', nh=64, nz=8)
+    learn.freeze()
+    eq(n_train(learn), sum(p.numel() for p in learn.model.clf.parameters()))
+    learn.unfreeze(); eq(n_train(learn), sum(p.numel() for p in learn.model.parameters()))
+    l2 = m1m2_learner(dls, m1, clf='z', nh=32, nz=4)
+    l2.freeze(); eq(n_train(l2), sum(p.numel() for p in l2.model.m2.clf.parameters()))
+    l2.unfreeze(); assert not any(p.requires_grad for p in l2.model.m1.parameters())
