@@ -68,6 +68,11 @@ def _row(vals, ln, fn):
     if not 0 <= r['acc'] <= 1: raise ValueError(f"{fn}, line {ln}: acc must be in [0,1], got {r['acc']}")
     return r
 
+def _parse(l, ln, fn):
+    "The row of `l`, line `ln` of `fn`; an error if the line is unterminated or malformed"
+    if not l.endswith('\n'): raise ValueError(f"{fn}, line {ln}: unterminated line")
+    return _row(next(csv.reader([l])), ln, fn)
+
 def read_results(fn):
     "The rows of results file `fn` as a list of dicts (empty if it does not exist); ignores a partial last line"
     fn = Path(fn)
@@ -80,9 +85,7 @@ def read_results(fn):
     rows = []
     for i,l in enumerate(lines[1:], 2):
         last = i==len(lines)
-        try:
-            if not l.endswith('\n'): raise ValueError(f"{fn}, line {i}: unterminated line")
-            rows.append(_row(next(csv.reader([l])), i, fn))
+        try: rows.append(_parse(l, i, fn))
         except (ValueError, StopIteration, csv.Error) as e:
             if last: print(f"bench: ignoring the partial last line of {fn} (an interrupted write)", file=sys.stderr)
             else: raise ValueError(f"{e} (only the last line may be partial; fix or remove this line)")
@@ -90,7 +93,7 @@ def read_results(fn):
 
 def _whole(l, ln, fn):
     "Whether `l`, line `ln` of `fn`, is a complete, well-formed row"
-    try: return l.endswith('\n') and bool(_row(next(csv.reader([l])), ln, fn))
+    try: return bool(_parse(l, ln, fn))
     except (ValueError, StopIteration, csv.Error): return False
 
 def _clean(v):
