@@ -445,7 +445,6 @@ def parse_names(names, valid, what):
 
 def check_device(device=None):
     "`device` ('cpu', 'cuda' or 'cuda:N'; None: cuda when available) as a `torch.device`, or a `ValueError` saying what was expected"
-    import torch  # here, so that `fastai-ae --help` does not wait for torch
     try: dev = torch.device(device if device is not None else 'cuda' if torch.cuda.is_available() else 'cpu')
     except (RuntimeError, TypeError): raise ValueError(f"unknown --device {device!r}; expected cpu, cuda or cuda:N")
     if dev.type=='cuda' and not torch.cuda.is_available(): raise ValueError(f"--device {device} asked for, but CUDA is not available here (use cpu)")

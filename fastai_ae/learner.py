@@ -18,7 +18,7 @@ from .losses import *
 from .callbacks import *
 
 # %% auto #0
-__all__ = ['adamw', 'evaluating', 'AELearner', 'ae_splitter', 'ae_learner']
+__all__ = ['adamw', 'evaluating', 'model_input', 'AELearner', 'ae_splitter', 'ae_learner']
 
 # %% ../nbs/06_learner.ipynb #7970c22f
 def adamw(params, lr=1e-3, wd=0.01, eps=1e-5, **kwargs):
@@ -38,16 +38,18 @@ def evaluating(m):
     finally: m.train(was)
 
 # %% ../nbs/06_learner.ipynb #30c133af
+def model_input(dls, x):
+    "Model input from images `x`: integer images are processed like `dls`'s validation set, float tensors are taken as inputs"
+    if not isinstance(x, torch.Tensor): raise TypeError(f"expected a tensor of images, got {type(x).__name__}")
+    if not x.is_floating_point():
+        if not hasattr(dls, 'process'): raise TypeError("uint8 images need `TensorDataLoaders` (`ae_dls`); pass float inputs")
+        return dls.process(to_uint8(x))
+    if x.ndim==3: x = x[None]
+    return x.to(dls.device or default_device(), torch.float32)
+
 class AELearner(Learner):
     "A `Learner` for autoencoders: `encode`, `decode`, latents and reconstruction errors"
-    def _in(self, x):
-        "Model input from `x`: uint8 images are processed like the validation set, float tensors are taken as inputs"
-        if not isinstance(x, torch.Tensor): raise TypeError(f"expected a tensor of images, got {type(x).__name__}")
-        if not x.is_floating_point():
-            if not hasattr(self.dls, 'process'): raise TypeError("uint8 images need `TensorDataLoaders` (`ae_dls`); pass float inputs")
-            return self.dls.process(to_uint8(x))
-        if x.ndim==3: x = x[None]
-        return x.to(self.dls.device or default_device(), torch.float32)
+    def _in(self, x): return model_input(self.dls, x)
 
     def evaluating(self):
         "Context with the model in eval mode and no gradients, its mode restored afterwards"

@@ -15,7 +15,7 @@ from .data import ImageData
 from .loaders import *
 from .layers import *
 from .models import AutoEncoder
-from .learner import adamw, evaluating, AELearner, ae_learner
+from .learner import adamw, evaluating, model_input, AELearner, ae_learner
 from .callbacks import NaNGuard, LabelsIn
 from .losses import likelihoods
 
@@ -231,10 +231,7 @@ _q_acc.__name__ = 'accuracy'
 # %% ../nbs/10_ssvae.ipynb #d6faa1a9
 class SSVAELearner(Learner):
     "A `Learner` for semi-supervised VAEs: `predict` gives the class and probabilities; `plot_cond_samples`"
-    def _in(self, x):
-        if not isinstance(x, torch.Tensor): raise TypeError(f"expected a tensor of images, got {type(x).__name__}")
-        if not x.is_floating_point(): return self.dls.valid.process(to_uint8(x))
-        return (x[None] if x.ndim==3 else x).to(self.dls.device or default_device(), torch.float32)
+    def _in(self, x): return model_input(self.dls, x)
 
     def predict_proba(self, x, bs=1000):
         "Class probabilities q(y|x) of images `x` (uint8 processed like the validation set, or float model inputs)"

@@ -276,10 +276,6 @@ def smoke_cut(task, n_pool=SMOKE_POOL, n_test=SMOKE_TEST):
 class BenchError(ValueError):
     "Some cells of a bench failed (their errors were printed; rerun to retry them)"
 
-def _registry():
-    "The `methods` registry, with the methods of installed packages (entry point `fastai_ae.methods`) loaded"
-    return load_plugins()
-
 def device_name(device=None):
     "'cpu' or the CUDA device's name for `device` (default: cuda when available)"
     dev = check_device(device)
@@ -343,7 +339,7 @@ def _method_kw(f, weights):
 def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, seeds=1, out='runs/bench', epochs=None,
               budget='full', device=None, data=None, weights=None):
     "Run every (method, n, seed) cell not yet in `out/results.csv`; write `results.csv`, `results.md`, `label_efficiency.png`"
-    registry = _registry()
+    registry = load_plugins()
     methods = parse_names(methods, registry, 'method(s)')
     if protocol not in protocols: raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(protocols)}")
     if labels is None and protocol not in DEFAULT_LABELS: raise ValueError(f"give --labels for protocol {protocol!r}")
@@ -399,7 +395,7 @@ def bench_parser(p):
     p.add_argument('--dataset', default='mnist', help="mnist, fashion-mnist, cifar10, or a folder of images (one sub-folder per class)")
     p.add_argument('--protocol', default='kingma', help="kingma (all training images unlabelled, n labelled, official test set) or tiny (512 training images, n labelled, the rest is the test set)")
     p.add_argument('--labels', default=None, help="label counts, comma-separated (default: kingma 100,600,1000,3000; tiny 128,256,512)")
-    ms = _registry()
+    ms = load_plugins()
     p.add_argument('--methods', default=None, help=f"methods, comma-separated: {', '.join(ms)} (default: all)")
     p.add_argument('--seeds', default='3', help="number of seeds k (seeds 0..k-1), or a list like 0,1,2 (one seed s alone: 's,')")
     p.add_argument('--out', default=None, help="output folder; rerunning into it resumes (default: runs/bench/<dataset>-<protocol>)")
