@@ -1,4 +1,4 @@
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 import warnings
 # fastai 2.8.12 scripts its activations with `torch.jit.script` and sets a pandas option that pandas 3 deprecates: two
 # warnings on every import that no user of this library can act on

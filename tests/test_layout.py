@@ -249,3 +249,21 @@ def test_detects_bench_imports(tmp_path):
     clean = _mkpkg(tmp_path/'clean', {'__init__.py':'"see pkg.bench"\n', 'lib.py':'"""Not `pkg.bench`"""\nx = 1\n',
                                       'cli.py':'def f():\n    from .bench import run\n', 'bench/__init__.py':'', 'bench/run.py':'from ..lib import x\n'})
     eq(bench_violations(import_edges(clean), 'pkg'), [])
+
+def _wing(stem:str, exp:str|None) -> str:
+    "Which wing a notebook belongs to, from the module it exports (`None`: a tutorial)"
+    if exp is None: return 'tutorial'
+    if exp=='bench' or exp.startswith('bench.'): return 'bench'
+    return 'cli' if exp in ('cli', '__main__') else 'library'
+
+def test_notebook_numbers():
+    "Notebooks are numbered by wing (00-19 library, 20-29 benchmark, 30-39 command line, 40+ tutorials), so a notebook never imports a higher number"
+    import json
+    lo = dict(library=(0,19), bench=(20,29), cli=(30,39), tutorial=(40,99))
+    bad = []
+    for nb in sorted((PKG.parent/'nbs').glob('*.ipynb')):
+        src = '\n'.join(''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type']=='code')
+        m = re.search(r'^#\|\s*default_exp\s+(\S+)', src, re.M)
+        w,n = _wing(nb.stem, m and m.group(1)), int(nb.stem[:2])
+        if not lo[w][0] <= n <= lo[w][1]: bad.append(f'{nb.name}: {w} notebook numbered {n}, expected {lo[w][0]}-{lo[w][1]}')
+    eq(bad, [])
