@@ -11,3 +11,4 @@ from .vis import *
 from .transfer import *
 from .ssvae import *
 from .latent import *
+from .ladder import *

@@ -4,19 +4,21 @@
 
 # %% ../nbs/05_callbacks.ipynb #f3c163ee
 from __future__ import annotations
-import math, time, warnings, torch, torch.nn.functional as F
+import math, os, time, warnings, torch, torch.nn.functional as F
+from pathlib import Path
 from contextlib import nullcontext
 from fastcore.all import *
 from fastai.callback.core import Callback, CancelBatchException, CancelValidException
 from fastai.callback.schedule import SchedLin, SchedCos, SchedNo, combine_scheds, ParamScheduler
-from fastai.callback.fp16 import MixedPrecision
-from fastai.learner import Recorder, Metric, AvgSmoothLoss
+from fastai.callback.fp16 import MixedPrecision, AMPMode
+from fastai.callback.mixup import MixHandler
+from fastai.learner import Recorder, Metric, AvgSmoothLoss, SkipToEpoch
 from fastai.optimizer import OptimWrapper
 from fastai.torch_core import to_float
 
 # %% auto #0
-__all__ = ['KLWarmup', 'Denoise', 'NaNGuard', 'SkipValid', 'LabelsIn', 'cons_kl', 'Consistency', 'EpochTimer', 'AsyncSmoothLoss',
-           'CudaGraphStep']
+__all__ = ['KLWarmup', 'Denoise', 'NaNGuard', 'CPUMixedPrecision', 'default_cbs', 'SkipValid', 'LabelsIn', 'cons_kl',
+           'Consistency', 'EpochTimer', 'PrintTable', 'Checkpoint', 'resume_epoch', 'AsyncSmoothLoss', 'CudaGraphStep']
 
 # %% ../nbs/05_callbacks.ipynb #c1255a25
 class KLWarmup(Callback):
@@ -72,15 +74,41 @@ class Denoise(Callback):
 
 # %% ../nbs/05_callbacks.ipynb #731c221a
 class NaNGuard(Callback):
-    "Raise a clear error when the training loss becomes NaN or infinite"
+    "Raise a clear error when the training or validation loss becomes NaN or infinite"
     order = Recorder.order+1
     def after_batch(self):
-        if not self.training or hasattr(self.learn, 'lr_finder'): return
+        if hasattr(self.learn, 'lr_finder'): return
+        if not self.training:
+            # a diverged model can keep a finite (huge) training loss while every validation batch is NaN; keep the check
+            # on the device and read it once per validation pass
+            self._bad = self._bad | ~torch.isfinite(self.loss.detach()).all()
+            return
         v = getattr(self.learn, 'smooth_loss', None)
         if v is not None and not math.isfinite(float(v)):
-            lr = self.learn.opt.hypers[-1].get('lr', float('nan'))
-            raise FloatingPointError(f"the training loss became {float(v)} at epoch {self.epoch}, batch {self.iter} "
-                f"(learning rate {lr:.3g}): use a lower learning rate (see `learn.lr_find()`), or check the inputs for NaN")
+            raise FloatingPointError(f"the training loss became {float(v)} at epoch {self.epoch}, batch {self.iter} " + self._hint())
+    def before_validate(self): self._bad = torch.zeros((), dtype=torch.bool)
+    def after_validate(self):
+        if hasattr(self.learn, 'lr_finder') or not bool(getattr(self, '_bad', False)): return
+        raise FloatingPointError(f"the validation loss became NaN or infinite at epoch {self.epoch}: the weights have diverged " + self._hint())
+    def _hint(self):
+        lr = self.learn.opt.hypers[-1].get('lr', float('nan')) if self.learn.opt is not None else float('nan')
+        return f"(learning rate {lr:.3g}): use a lower learning rate (see `learn.lr_find()`), or check the inputs for NaN"
+
+# %% ../nbs/05_callbacks.ipynb #c6ac163d
+class CPUMixedPrecision(Callback):
+    "Make fastai's `MixedPrecision` (`to_fp16`/`to_bf16`) autocast on the CPU too, where fastai's autocasts CUDA only"
+    order = MixedPrecision.order+1    # after `MixedPrecision.before_fit` has made its CUDA autocast and scaler
+    def before_fit(self):
+        mp = next((cb for cb in self.learn.cbs if isinstance(cb, MixedPrecision)), None)
+        p = next(self.learn.model.parameters(), None)
+        if mp is None or p is None or p.device.type!='cpu': return
+        dt = torch.bfloat16 if mp.amp_mode==AMPMode.BF16 else torch.float16
+        mp.autocast = torch.autocast('cpu', dtype=dt)
+        self.learn.scaler = torch.amp.GradScaler('cpu', **merge(mp.kwargs, dict(enabled=dt==torch.float16)))
+
+def default_cbs():
+    "The callbacks every learner of the library carries: `NaNGuard` and `CPUMixedPrecision`"
+    return [NaNGuard(), CPUMixedPrecision()]
 
 # %% ../nbs/05_callbacks.ipynb #4c08ec59
 class SkipValid(Callback):
@@ -92,9 +120,15 @@ class SkipValid(Callback):
 class LabelsIn(Callback):
     "Pass the labels `y_lab` of training batches to the model as a third input"
     order = 5
+    def before_fit(self):
+        # MixUp/CutMix blend one image batch and its labels; here a batch is (x_unl, x_lab, y_lab), and the labelled
+        # bound -L(x,y) of a semi-supervised VAE needs each labelled image whole, with its one class
+        mix = [type(cb).__name__ for cb in self.learn.cbs if isinstance(cb, MixHandler)]
+        if mix: raise ValueError(f"{mix[0]} cannot train a semi-supervised VAE: its batches hold unlabelled and labelled images "
+                                 "(x_unl, x_lab, y_lab) and the labelled bound needs whole images with one class each; "
+                                 "augment with the loaders' `tfms` instead")
     def before_batch(self):
         if self.training and len(self.xb)==2: self.learn.xb = (*self.xb, *self.yb)
-
 
 # %% ../nbs/05_callbacks.ipynb #c0a5e1d2
 def cons_kl(lg, lg2):
@@ -154,6 +188,82 @@ class EpochTimer(Callback):
         _sync(self.dls.device)
         self.secs = time.perf_counter()-self.t0
         self.ips,self.avg_loss = self.n/self.secs,(self.tot.item()/self.nb if self.tot is not None else float('nan'))
+
+# %% ../nbs/05_callbacks.ipynb #7dda31d7
+def _skipped(learn):
+    "Epochs that `fit(start_epoch=...)` skips in the current fit"
+    return next((cb._skip_to for cb in learn.cbs if isinstance(cb, SkipToEpoch)), 0)
+
+def _fmt(v):
+    if isinstance(v, float) or (isinstance(v, torch.Tensor) and v.numel()==1): return f'{float(v):.4f}'
+    return str(v)
+
+class PrintTable(Callback):
+    "Print the training table as one aligned line per epoch with its seconds (for terminals and logs; no progress bar)"
+    order = Recorder.order+1
+    def __init__(self, file=None): self.file = file
+    def before_fit(self):
+        self.old_logger,self.learn.logger = self.learn.logger,noop    # the Recorder's own print of each row
+        names = list(self.recorder.metric_names[:-1]) + ['seconds']
+        self.w = [max(len(n), 10) for n in names]
+        self._print(names)
+    def before_epoch(self): self.t0 = time.perf_counter()
+    def after_epoch(self):
+        if self.epoch < _skipped(self.learn): return
+        self._print([str(self.epoch)] + [_fmt(v) for v in self.recorder.log[1:len(self.w)-1]] + [f'{time.perf_counter()-self.t0:.1f}'])
+    def after_fit(self): self.learn.logger = self.old_logger
+    def _print(self, vals): print('  '.join(v.rjust(w) for v,w in zip(vals, self.w)), file=self.file, flush=True)
+
+def _atomic_save(obj, fn):
+    "`torch.save` `obj` to `fn` through a temporary file and a rename, so `fn` is always whole"
+    fn = Path(fn)
+    tmp = fn.with_name(f'.{fn.name}.{os.getpid()}.tmp')
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, fn)
+    finally: tmp.unlink(missing_ok=True)
+
+class Checkpoint(Callback):
+    "After each epoch write `path/checkpoint.pth` (weights, optimiser, epoch, table and `meta`), `path/best.pth` by `monitor` and `path/history.csv`"
+    order = Recorder.order+2    # after the Recorder has the epoch's row and after `NaNGuard`
+    def __init__(self, path, monitor='valid_loss', meta=None, rows=None):
+        self.path,self.monitor,self.meta,self.rows = Path(path),monitor,meta,list(rows or [])
+    def before_fit(self):
+        self.path.mkdir(parents=True, exist_ok=True)
+        names = list(self.recorder.metric_names[1:-1])
+        if self.monitor not in names: raise ValueError(f"`monitor` {self.monitor!r} is not a column of the table: expected one of {names}")
+        self.best = min((r[self.monitor] for r in self.rows), default=float('inf'))
+    def before_epoch(self): self.t0 = time.perf_counter()
+    def after_epoch(self):
+        if self.epoch < _skipped(self.learn): return
+        names = self.recorder.metric_names[1:-1]
+        row = dict(epoch=self.epoch, **{n:float(v) for n,v in zip(names, self.recorder.values[-1])}, seconds=round(time.perf_counter()-self.t0, 2))
+        self.rows = [r for r in self.rows if r['epoch'] < self.epoch] + [row]
+        if row[self.monitor] < self.best:
+            self.best = row[self.monitor]
+            _atomic_save(self.model.state_dict(), self.path/'best.pth')
+        _atomic_save(dict(model=self.model.state_dict(), opt=self.opt.state_dict(), epoch=self.epoch, n_epoch=self.n_epoch,
+                          rows=self.rows, meta=self.meta), self.path/'checkpoint.pth')
+        self._csv()
+    def _csv(self):
+        import pandas as pd
+        tmp = self.path/f'.history.csv.{os.getpid()}.tmp'
+        pd.DataFrame(self.rows).to_csv(tmp, index=False)
+        os.replace(tmp, self.path/'history.csv')
+
+def resume_epoch(learn, path, meta=None):
+    "Load `path/checkpoint.pth` into `learn`; returns the epoch to start from and the table so far (`meta` must match the saved one)"
+    fn = Path(path)/'checkpoint.pth'
+    if not fn.is_file(): raise FileNotFoundError(f"no checkpoint to resume from: {fn} does not exist")
+    try: st = torch.load(fn, map_location='cpu', weights_only=False)
+    except Exception as e: raise ValueError(f"{fn} is not a readable checkpoint ({type(e).__name__}: {e}); delete it to start afresh")
+    if meta is not None and st.get('meta')!=meta:
+        diff = {k:(st.get('meta', {}).get(k), v) for k,v in meta.items() if st.get('meta', {}).get(k)!=v}
+        raise ValueError(f"{fn} was made with other settings (saved, now): {diff}; use the same settings or another folder")
+    learn.model.load_state_dict(st['model'])
+    if learn.opt is None: learn.create_opt()
+    learn.opt.load_state_dict(st['opt'])
+    return st['epoch']+1, st['rows']
 
 # %% ../nbs/05_callbacks.ipynb #283d2a97
 class AsyncSmoothLoss(AvgSmoothLoss):

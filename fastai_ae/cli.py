@@ -19,19 +19,21 @@ def train_parser(p):
     p.add_argument('--bottleneck', default='vae', help="bottleneck: ae, vae, vq")
     p.add_argument('--dec', default='conv', help="decoder: mlp, conv, spatial")
     p.add_argument('--nz', type=int, default=16, help="latent dimensions")
+    p.add_argument('--nh', type=int, default=128, help="hidden units of the encoder's and decoder's dense layer (conv and mlp parts)")
     p.add_argument('--lik', default='bernoulli', help="likelihood of the reconstruction: bernoulli, mse, cat256, gauss")
     p.add_argument('--beta', type=float, default=1., help="weight of the KL (or VQ) term")
     p.add_argument('--kl-warmup', type=float, default=0., help="fraction of training over which beta rises from 0 (0: no warm-up)")
     p.add_argument('--denoise', default=None, choices=['gauss','mask'], help="train a denoising autoencoder with this noise")
     p.add_argument('--noise', type=float, default=0.4, help="noise std (gauss) or masking probability (mask)")
-    p.add_argument('--epochs', type=int, default=5, help="epochs of fit_one_cycle")
+    p.add_argument('--epochs', type=int, default=4, help="epochs of fit_one_cycle")
     p.add_argument('--lr', default='3e-3', help="maximum learning rate, or 'find' to use lr_find's suggestion")
     p.add_argument('--bs', type=int, default=128, help="batch size")
     p.add_argument('--subset', type=int, default=None, help="train on the first N training images only")
     p.add_argument('--size', type=int, default=None, help="resize images of a folder to this size")
     p.add_argument('--device', default=None, help="cpu or cuda; unset: cuda when available")
     p.add_argument('--seed', type=int, default=0, help="random seed")
-    p.add_argument('--out', default='runs/train', help="folder for the learner, figures and history")
+    p.add_argument('--out', default='runs/train', help="folder for the learner, figures, history and checkpoints")
+    p.add_argument('--resume', action='store_true', help="continue the interrupted run in --out from its last finished epoch (same settings)")
     p.add_argument('--plots', action='store_true', help="also save the latent-space figures (t-SNE of the codes, interpolations, samples, traversals)")
     return p
 
@@ -41,16 +43,26 @@ def _lr(s):
     try: return float(s)
     except ValueError: raise SystemExit(f"fastai-ae: --lr must be a number or 'find', got {s!r}")
 
+def _part_kw(reg, name, nh):
+    "`nh=nh` for the registry factory `reg[name]` if it takes an `nh` (the conv and mlp parts), else nothing"
+    import inspect
+    return dict(nh=nh) if 'nh' in inspect.signature(reg[name]).parameters else {}
+
+# settings that change what is trained: a checkpoint made with others cannot be resumed
+_SAME = ('dataset','data','enc','bottleneck','dec','nz','nh','lik','beta','kl_warmup','denoise','noise','epochs','bs','subset','size','seed')
+
 def train(args):
-    "Train an autoencoder as `args` say and save the learner, figures and history in `args.out`"
+    "Train an autoencoder as `args` say and save the learner, figures, history and checkpoints in `args.out`"
     from fastai.torch_core import set_seed
     from fastai_ae.data import load_dataset, check_device
     from fastai_ae.loaders import ae_dls
-    from fastai_ae.callbacks import KLWarmup, Denoise
+    from fastai_ae.layers import encoders, decoders
+    from fastai_ae.callbacks import KLWarmup, Denoise, PrintTable, Checkpoint, resume_epoch
     from fastai_ae.learner import ae_learner
     import fastai_ae.vis
     lr = _lr(args.lr)
     if args.epochs < 1: raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.nh < 1: raise ValueError(f"--nh must be at least 1, got {args.nh}")
     out = Path(args.out)
     if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file; expected a folder for the learner, its figures and history")
     dev = check_device(args.device)
@@ -60,26 +72,48 @@ def train(args):
     cbs = []
     if args.kl_warmup > 0: cbs.append(KLWarmup(pct=args.kl_warmup))
     if args.denoise: cbs.append(Denoise(args.denoise, std=args.noise, p=args.noise))
-    learn = ae_learner(dls, enc=args.enc, bottleneck=args.bottleneck, dec=args.dec, nz=args.nz, lik=args.lik, beta=args.beta, cbs=cbs)
+    learn = ae_learner(dls, enc=args.enc, bottleneck=args.bottleneck, dec=args.dec, nz=args.nz, lik=args.lik, beta=args.beta, cbs=cbs,
+                       enc_kw=_part_kw(encoders, args.enc, args.nh), dec_kw=_part_kw(decoders, args.dec, args.nh))
     out.mkdir(parents=True, exist_ok=True)
-    print(f"{ds!r}\nmodel: enc={args.enc} bottleneck={args.bottleneck} dec={args.dec} nz={args.nz} lik={args.lik} on {dls.device}")
+    meta = {k:getattr(args, k) for k in _SAME}
+    print(f"{ds!r}\nmodel: enc={args.enc} bottleneck={args.bottleneck} dec={args.dec} nz={args.nz} lik={args.lik}, "
+          f"{sum(p.numel() for p in learn.model.parameters()):,} parameters, on {dls.device}", flush=True)
+    start,rows = 0,[]
+    if args.resume:
+        start,rows = resume_epoch(learn, out, meta=meta)
+        lr = json.loads((out/'run.json').read_text())['lr'] if (out/'run.json').is_file() else lr
+        print(f"resuming after epoch {start-1} of {args.epochs}", flush=True)
+        for r in rows: print(f"  epoch {r['epoch']}: " + ', '.join(f"{k} {v:.4f}" for k,v in r.items() if k not in ('epoch','seconds')) + f" ({r['seconds']:.1f}s)")
     if lr=='find':
-        lr = learn.lr_find(show_plot=False).valley
-        print(f"lr_find suggests {lr:.2e}")
+        with learn.no_bar(): lr = learn.lr_find(show_plot=False).valley
+        print(f"lr_find suggests {lr:.2e}", flush=True)
+    (out/'run.json').write_text(json.dumps(dict(meta, lr=lr), indent=1))
     t = time.time()
-    learn.fit_one_cycle(args.epochs, lr)
+    if start < args.epochs:
+        ck = Checkpoint(out, meta=meta, rows=rows)
+        with learn.no_bar(): learn.fit_one_cycle(args.epochs, lr, start_epoch=start, cbs=[PrintTable(), ck])
+        rows = ck.rows
     secs = time.time()-t
-    hist = [dict(epoch=i, **dict(zip(learn.recorder.metric_names[1:-1], map(float, v)))) for i,v in enumerate(learn.recorder.values)]
-    import pandas as pd
-    pd.DataFrame(hist).to_csv(out/'history.csv', index=False)
+    hist = rows
     learn.plot_rec(n=8).savefig(out/'rec.png', dpi=100)
     learn.plot_rec_steps(n=4).savefig(out/'rec_steps.png', dpi=100)
     if args.plots: _save_plots(learn, out)
-    learn.path = out; learn.export('learner.pkl')
-    summ = dict(dataset=ds.name, seconds=round(secs,1), lr=lr, **hist[-1])
+    _export(learn, out/'learner.pkl')
+    summ = dict(hist[-1], dataset=ds.name, seconds=round(sum(r['seconds'] for r in hist),1), lr=lr)
     (out/'summary.json').write_text(json.dumps(summ, indent=1))
-    print(f"trained in {secs:.1f}s; saved {out/'learner.pkl'}, rec.png, rec_steps.png, history.csv")
+    print(f"trained in {secs:.1f}s ({secs/max(args.epochs-start, 1):.1f}s an epoch); saved {out/'learner.pkl'} "
+          f"({(out/'learner.pkl').stat().st_size/1e6:.1f} MB), rec.png, rec_steps.png, history.csv, checkpoint.pth, best.pth")
     return learn
+
+def _export(learn, fn):
+    "`learn.export` to `fn` through a temporary name, so `fn` is never half written"
+    import os
+    tmp = fn.with_name(f'.{fn.name}.tmp')
+    learn.path = fn.parent
+    try:
+        learn.export(tmp.name)
+        os.replace(tmp, fn)
+    finally: tmp.unlink(missing_ok=True)
 
 def _save_plots(learn, out):
     "Save the latent-space figures of `learn` in `out`"

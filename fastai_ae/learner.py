@@ -122,4 +122,4 @@ def ae_learner(dls, enc='conv', bottleneck='vae', dec='conv', nz=16, lik='bernou
     rn = getattr(model.bn, 'reg_name', None)
     mets = LossMetrics(['rec','reg'], ['rec', rn]) if rn else LossMetrics(['rec'])
     kwargs.setdefault('splitter', ae_splitter)
-    return AELearner(dls, model, loss_func=lf, opt_func=opt_func, metrics=mets+L(metrics), cbs=[NaNGuard()]+L(cbs), **kwargs)
+    return AELearner(dls, model, loss_func=lf, opt_func=opt_func, metrics=mets+L(metrics), cbs=default_cbs()+L(cbs), **kwargs)

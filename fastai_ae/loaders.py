@@ -5,13 +5,14 @@
 # %% ../nbs/01_loaders.ipynb #fd808928
 from __future__ import annotations
 import math
+from contextlib import contextmanager
 import matplotlib.pyplot as plt
 import torch, torch.nn.functional as F
 from fastcore.all import *
 from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
 from fastai.data.transforms import CategoryMap
-from fastai.torch_core import default_device, to_device
+from fastai.torch_core import default_device, to_device, TensorImage, TensorImageBW, TensorCategory
 from .data import ImageData, image_folder
 from fastai.data.transforms import get_image_files, RandomSplitter
 
@@ -28,6 +29,13 @@ def _check_images(x, nm='x'):
     return x
 
 # %% ../nbs/01_loaders.ipynb #18e14157
+class _ILoc:
+    "`ds.iloc[idxs]`: the images (and labels) at `idxs` as a new `TensorDS`, as fastai's `Interpretation` indexes `dl.items`"
+    def __init__(self, ds): self.ds = ds
+    def __getitem__(self, i):
+        i = torch.as_tensor(i).long().flatten()
+        return TensorDS(self.ds.x[i], None if self.ds.y is None else self.ds.y[i])
+
 class TensorDS:
     "Images `x` (uint8, N,C,H,W) and optional labels `y` of one split"
     def __init__(self, x, y=None):
@@ -36,9 +44,20 @@ class TensorDS:
             y = torch.as_tensor(y).long()
             if y.shape != (len(x),): raise ValueError(f"`y` must have shape ({len(x)},) to match `x`, got {tuple(y.shape)}")
         self.y = y
+        self.split_idx = None
     def __len__(self): return len(self.x)
     def __getitem__(self, i): return (self.x[i],) if self.y is None else (self.x[i], self.y[i])
-    def new_empty(self): return TensorDS(self.x[:0], None if self.y is None else self.y[:0])
+    @property
+    def iloc(self): return _ILoc(self)
+    def new_empty(self):
+        "No images, but their shape and dtype: what `export` keeps (a slice would pickle the whole storage)"
+        return TensorDS(self.x[:0].clone(), None if self.y is None else self.y[:0].clone())
+    @contextmanager
+    def set_split_idx(self, i):
+        "Context where loaders over this dataset apply the transforms of split `i` (fastai's `tta` augments the validation set so)"
+        old,self.split_idx = self.split_idx,i
+        try: yield self
+        finally: self.split_idx = old
     def __repr__(self): return f"TensorDS({len(self)} images {tuple(self.x.shape[1:])}, labels={self.y is not None})"
 
 # %% ../nbs/01_loaders.ipynb #18b5c840
@@ -47,8 +66,8 @@ def _img(x):
     x = x.detach().float().cpu().clamp(0,1)
     return x[0].numpy() if x.shape[0]==1 else x.permute(1,2,0).numpy()
 
-def show_grid(x, titles=None, nrows=None, ncols=None, figsize=None, row_titles=None, cmap='gray'):
-    "Grid of images `x` (N,C,H,W) in [0,1], with optional `titles` per image and `row_titles`; returns the figure"
+def show_grid(x, titles=None, nrows=None, ncols=None, figsize=None, row_titles=None, cmap='gray', close=True):
+    "Grid of images `x` (N,C,H,W) in [0,1], with optional `titles` per image and `row_titles`; returns the figure (left open unless `close`)"
     if x.ndim==3: x = x[None]
     if x.ndim!=4 or x.shape[1] not in (1,3): raise ValueError(f"expected images of shape (N,1|3,H,W), got {tuple(x.shape)}")
     n = len(x)
@@ -64,7 +83,8 @@ def show_grid(x, titles=None, nrows=None, ncols=None, figsize=None, row_titles=N
         if titles is not None and titles[i] is not None: ax.set_title(str(titles[i]), fontsize=8)
     for r,t in enumerate(row_titles or []): axs[r,0].set_ylabel(t, rotation=0, ha='right', va='center', fontsize=9)
     fig.tight_layout()
-    plt.close(fig)
+    # closed, the figure shows once as the value of a cell; fastai's `show_results` returns nothing, so it needs it open
+    if close: plt.close(fig)
     return fig
 
 # %% ../nbs/01_loaders.ipynb #2a0f5ae7
@@ -139,6 +159,12 @@ class TensorDL(DataLoader):
     @property
     def x(self): return self.dataset.x
     @property
+    def items(self): return self.dataset
+    @property
+    def split(self):
+        "The split whose transforms apply: the dataset's when it sets one (`tta`), else the loader's `split_idx`"
+        return ifnone(getattr(self.dataset, 'split_idx', None), self.split_idx)
+    @property
     def y(self): return self.dataset.y
 
     def _data(self):
@@ -166,7 +192,7 @@ class TensorDL(DataLoader):
         if x.ndim!=4 or x.shape[1:]!=cx.shape[1:]: raise ValueError(f"expected images of shape (N,{','.join(map(str,cx.shape[1:]))}), got {tuple(x.shape)}")
         x = x.to(self.device)
         x = x.float().div_(255) if x.dtype==torch.uint8 else x.float()
-        if tfms: x = apply_tfms(x, self.tfms, self.split_idx)
+        if tfms: x = apply_tfms(x, self.tfms, self.split)
         return x,cx,nrm
 
     def normalize(self, x):
@@ -192,7 +218,7 @@ class TensorDL(DataLoader):
         for i in range(len(self)):
             b = idxs[i*self.bs:(i+1)*self.bs]
             x = cx[b].float().div_(255)
-            x = apply_tfms(x, self.tfms, self.split_idx)
+            x = apply_tfms(x, self.tfms, self.split)
             xi = x if nrm is None else (x-nrm[0])/nrm[1]
             yield (xi, x) if self.target=='x' else (xi, cy[b])
         self.after_iter()
@@ -202,7 +228,14 @@ class TensorDL(DataLoader):
         kw = dict(target=self.target, norm=self.norm, tfms=self.tfms, split_idx=self.split_idx, vocab=self.vocab)
         # `get_preds` passes the indices it will reorder by; without shuffling ours are already 0..n-1
         kwargs.pop('get_idxs', None)
+        # `tta(batch_tfms=...)` hands fastai's pipeline names: batch transforms are our `tfms`; items are never transformed one by one
+        if kwargs.pop('after_item', None) is not None: raise ValueError("`TensorDL` has no item transforms (batches are cut from a tensor): pass batch transforms instead")
+        if (bt := kwargs.pop('after_batch', None)) is not None: kwargs['tfms'] = bt
         return super().new(dataset=dataset, cls=cls, **merge(kw, kwargs))
+
+    def new_empty(self):
+        "This loader without images: the shape, scaling, normalisation and class names that `export` keeps"
+        return self.new(self.dataset.new_empty())
 
     def to(self, device):
         self.device = device
@@ -226,17 +259,41 @@ class TensorDL(DataLoader):
         titles = [str(y) if self.target=='y' else None for _,y in items]
         return show_grid(torch.stack([x for x,_ in items]), titles=titles, nrows=nrows, figsize=figsize, **kwargs)
 
+    def show_results(self, b, out, max_n=9, nrows=None, figsize=None, **kwargs):
+        "Show batch `b` with the model's decoded output `out`: reconstructions under the images, or `prediction/actual` titles"
+        items = self.decode_batch(b, max_n=max_n)
+        x = torch.stack([x for x,_ in items])
+        if self.target=='x':
+            return show_grid(torch.cat([x, out[:len(x)].detach().float().cpu()]), nrows=2, row_titles=['image','output'], figsize=figsize, close=False, **kwargs)
+        p = self.decode_batch((b[0], out), max_n=max_n)
+        return show_grid(x, titles=[f'{pp}/{y}' for (_,pp),(_,y) in zip(p, items)], nrows=nrows, figsize=figsize, close=False, **kwargs)
+
+    def _pre_show_batch(self, b, max_n=9):
+        "Images and targets of `b` as fastai's types, and its `(image, target)` items: what fastai's `plot_top_losses` shows"
+        items = self.decode_batch(b, max_n=max_n)
+        tim = TensorImageBW if self.x.shape[1]==1 else TensorImage
+        x = tim(torch.stack([x for x,_ in items]))
+        y = tim(b[1][:max_n].cpu()) if self.target=='x' else TensorCategory(b[1][:max_n].cpu())
+        return x, y, L((tim(xi), tim(yi) if self.target=='x' else yi) for xi,yi in items)
+
     def __repr__(self): return f"{type(self).__name__}({self.n} images, bs={self.bs}, target={self.target!r}, device={self.device})"
 
 # %% ../nbs/01_loaders.ipynb #583f92df
 class TensorDataLoaders(DataLoaders):
     "`DataLoaders` of `TensorDL`s, with `test_dl` for raw images"
     def test_dl(self, items, with_labels=False, **kwargs):
-        "A loader over `items` (a uint8/float tensor of images, one image, or a list of them) processed like the validation set"
+        "A loader over `items` (a uint8/float tensor of images, one image, a list of them or files, or a `TensorDS`) processed like the validation set"
         dl = self.valid
-        x = _as_uint8(items, dl.x.shape[1:])
-        return dl.new(TensorDS(x), shuffle=False, drop_last=False, **kwargs) if dl.target=='x' else \
-               dl.new(TensorDS(x, torch.zeros(len(x), dtype=torch.long)), shuffle=False, drop_last=False, **kwargs)
+        if isinstance(items, TensorDS): ds = items
+        else:
+            x = _as_uint8(items, dl.x.shape[1:])
+            ds = TensorDS(x) if dl.target=='x' else TensorDS(x, torch.zeros(len(x), dtype=torch.long))
+        if dl.target=='y' and ds.y is None: ds = TensorDS(ds.x, torch.zeros(len(ds), dtype=torch.long))
+        if tuple(ds.x.shape[1:])!=tuple(dl.x.shape[1:]): raise ValueError(f"expected images of shape (N,{','.join(map(str,dl.x.shape[1:]))}), got {tuple(ds.x.shape)}")
+        return dl.new(ds, shuffle=False, drop_last=False, **kwargs)
+    def new_empty(self):
+        "These loaders without their images (what `Learner.export` saves)"
+        return type(self)(*[dl.new_empty() for dl in self.loaders], path=self.path, device=self.device)
     @property
     def norm(self): return self.train.norm
     def process(self, x): return self.valid.process(x)

@@ -16,7 +16,7 @@ from .loaders import *
 from .layers import *
 from .models import AutoEncoder
 from .learner import adamw, evaluating, model_input, AELearner, ae_learner
-from .callbacks import NaNGuard, LabelsIn
+from .callbacks import default_cbs, LabelsIn
 from .losses import likelihoods
 
 # %% auto #0
@@ -28,12 +28,12 @@ class SSDL(TensorDL):
     "Training loader of `(x_unl, x_lab, y_lab)` batches: `bs` images of the pool `dataset`, `bs_lab` cycled from `lab`"
     def __init__(self, dataset, lab:TensorDS=None, bs=100, bs_lab=20, c=None, **kwargs):
         if not isinstance(lab, TensorDS) or lab.y is None: raise ValueError("`lab` must be a labelled `TensorDS` (images and labels)")
-        if len(lab)==0: raise ValueError("`lab` needs at least one labelled image")
+        if len(lab)==0 and len(dataset): raise ValueError("`lab` needs at least one labelled image")
         if bs_lab is None or bs_lab < 1: raise ValueError(f"`bs_lab` must be a positive batch size, got {bs_lab}")
         if lab.x.shape[1:]!=dataset.x.shape[1:]:
             raise ValueError(f"labelled images {tuple(lab.x.shape[1:])} and pool images {tuple(dataset.x.shape[1:])} differ in shape")
         c = c or int(lab.y.max())+1
-        if lab.y.min()<0 or lab.y.max()>=c: raise ValueError(f"labels must be in [0,{c}), got values from {int(lab.y.min())} to {int(lab.y.max())}")
+        if len(lab) and (lab.y.min()<0 or lab.y.max()>=c): raise ValueError(f"labels must be in [0,{c}), got values from {int(lab.y.min())} to {int(lab.y.max())}")
         kwargs.pop('target', None)
         super().__init__(dataset, bs=bs, target='x', **kwargs)
         self.lab,self.bs_lab,self.c = lab,bs_lab,c
@@ -45,7 +45,7 @@ class SSDL(TensorDL):
         return self._lx,self._ly
 
     def _prep(self, x):
-        return self.normalize(apply_tfms(x.float().div_(255), self.tfms, self.split_idx))
+        return self.normalize(apply_tfms(x.float().div_(255), self.tfms, self.split))
 
     def __iter__(self):
         cx,_,_ = self._data()
@@ -62,6 +62,13 @@ class SSDL(TensorDL):
 
     def new(self, dataset=None, cls=None, **kwargs):
         return super().new(dataset=dataset, cls=cls, **merge(dict(lab=self.lab, bs_lab=self.bs_lab, c=self.c), kwargs))
+
+    def new_empty(self):
+        "No pool and no labelled images: what `export` keeps"
+        return self.new(self.dataset.new_empty(), lab=self.lab.new_empty())
+
+    def show_results(self, *args, **kwargs):
+        raise ValueError("a training batch holds unlabelled and labelled images: show results on the validation loader (`ds_idx=1`)")
 
     def decode_batch(self, b, max_n=9, full=True):
         "Labelled images of a batch with their class names"
@@ -99,7 +106,8 @@ def ssvae_dls(ds:ImageData, lbl, pool=None, bs=100, bs_lab=20, valid='test', dev
     # Drop the last partial pool batch so every step has the same labelled/unlabelled ratio
     trn = SSDL(TensorDS(ds.x[pool]), lab=TensorDS(ds.x[lbl], ds.y[lbl]), bs=min(bs, len(pool)), bs_lab=bs_lab, c=c,
                shuffle=True, drop_last=True, device=device, tfms=tfms, split_idx=0, vocab=ds.classes)
-    vdl = TensorDL(val, bs=val_bs, shuffle=False, device=device, target='y', split_idx=1, vocab=ds.classes)
+    # the validation loader holds the transforms too, for its own split only: `tta` asks for the training split's
+    vdl = TensorDL(val, bs=val_bs, shuffle=False, device=device, target='y', tfms=tfms, split_idx=1, vocab=ds.classes)
     return TensorDataLoaders(trn, vdl, device=device)
 
 # %% ../nbs/10_ssvae.ipynb #f9404f55
@@ -239,8 +247,9 @@ class SSVAELearner(Learner):
         with evaluating(self.model): return torch.cat([F.softmax(self.model.classify(x[i:i+bs]), -1) for i in range(0, len(x), bs)])
 
     def predict(self, x):
-        "Class name (or index), class index and probabilities for one image `x`, as fastai's `Learner.predict`"
-        if not isinstance(x, torch.Tensor) or x.ndim!=3: raise ValueError(f"`predict` takes one image (C,H,W); use `predict_proba` for a batch, got {getattr(x, 'shape', type(x).__name__)}")
+        "Class name (or index), class index and probabilities for one image `x` (a tensor, a file or a PIL image), as fastai's `Learner.predict`"
+        if not isinstance(x, torch.Tensor): x = self.dls.test_dl([x]).x[0]
+        if x.ndim!=3: raise ValueError(f"`predict` takes one image (C,H,W); use `predict_proba` for a batch, got {getattr(x, 'shape', type(x).__name__)}")
         p = self.predict_proba(x)[0].cpu()
         i = int(p.argmax())
         v = getattr(self.dls, 'vocab', None)
@@ -290,7 +299,7 @@ def _learner(dls, model, alpha, lr, opt_func, metrics, cbs, **kwargs):
     mets = LossMetrics(['lab','unlab','clf','kl'])
     kwargs.setdefault('splitter', ssvae_splitter)
     return SSVAELearner(dls, model, loss_func=lf, opt_func=opt_func, lr=lr, metrics=[_q_acc]+mets+L(metrics),
-                        cbs=[LabelsIn(), NaNGuard()]+L(cbs), **kwargs)
+                        cbs=[LabelsIn()]+default_cbs()+L(cbs), **kwargs)
 
 @delegates(Learner.__init__)
 def ssvae_learner(dls, clf='mlp', enc='mlp', dec='mlp', nz=50, nh=500, alpha=None, n_out=None, lik='bernoulli',

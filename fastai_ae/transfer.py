@@ -22,6 +22,7 @@ from .data import ImageData
 from .loaders import *
 from .models import AutoEncoder
 from .learner import AELearner, ae_learner, adamw
+from .callbacks import default_cbs
 
 # %% auto #0
 __all__ = ['few_labels', 'Encode', 'flat_head', 'encoder_splitter', 'encoder_learner', 'simple_cnn_learner', 'RGBNorm',
@@ -85,6 +86,11 @@ def _ae_parts(ae):
     if isinstance(ae, (tuple,list,nn.Sequential)) and len(ae)==2 and hasattr(ae[1], 'encode'): return ae[0], ae[1], norm
     raise TypeError(f"expected a trained autoencoder: an `AELearner`, an `AutoEncoder` or its (encoder, bottleneck), got {type(ae).__name__}")
 
+def _norm_tfms(dls):
+    "The normalising batch transforms of `dls`'s training loader (ours or fastai's `Normalize`)"
+    from fastai.data.transforms import Normalize
+    return [t for t in L(getattr(getattr(dls, 'train', None), 'tfms', None)) if isinstance(t, (RGBNorm, Normalize))]
+
 def _same_norm(a, b):
     if a is None or b is None: return a is None and b is None
     return all(torch.allclose(x.cpu().flatten(), y.cpu().flatten()) for x,y in zip(a,b))
@@ -97,6 +103,13 @@ def encoder_learner(dls, ae, n_out=None, head=None, freeze=True, lin_ftrs=None, 
     enc,bn,norm = _ae_parts(ae)
     if norm is not False and not _same_norm(norm, getattr(dls, 'norm', None)):
         raise ValueError("`dls` must preprocess images as the autoencoder's loaders did: pass `norm=ae.dls.norm` to `cls_dls`")
+    ae_tf = _norm_tfms(ae.dls) if isinstance(ae, Learner) else []
+    if [type(t) for t in _norm_tfms(dls)]!=[type(t) for t in ae_tf]:
+        raise ValueError(f"`dls` normalises its inputs with {[type(t).__name__ for t in _norm_tfms(dls)] or 'no transform'}, but the autoencoder "
+                         f"was trained with {[type(t).__name__ for t in ae_tf] or 'none'}: build `dls` with the autoencoder's preprocessing")
+    x,_ = dls.one_batch()
+    if tuple(x.shape[1:])!=tuple(getattr(enc, 'shape', x.shape[1:])):
+        raise ValueError(f"the encoder takes images of shape {tuple(enc.shape)}, but `dls` gives {tuple(x.shape[1:])}")
     n_out = ifnone(n_out, getattr(dls, 'c', None))
     if not n_out: raise ValueError("`n_out` (number of classes) is not given and `dls` has no `c`")
     body = nn.Sequential(copy.deepcopy(enc), Encode(copy.deepcopy(bn)))
@@ -105,13 +118,13 @@ def encoder_learner(dls, ae, n_out=None, head=None, freeze=True, lin_ftrs=None, 
     model = nn.Sequential(body, head).to(dev)
     kwargs.setdefault('train_bn', False)
     learn = Learner(dls, model, loss_func=ifnone(loss_func, CrossEntropyLossFlat()), opt_func=opt_func, splitter=encoder_splitter,
-                    metrics=metrics, cbs=[BnFreeze()]+L(cbs), **kwargs)
+                    metrics=metrics, cbs=[BnFreeze()]+default_cbs()+L(cbs), **kwargs)
     if freeze: learn.freeze()
     return learn
 
 # %% ../nbs/09_transfer.ipynb #4d65b4b6
 @delegates(Learner.__init__)
-def simple_cnn_learner(dls, nfs=(32,64), nh=128, ps=0.25, n_out=None, opt_func=adamw, metrics=accuracy, **kwargs) -> Learner:
+def simple_cnn_learner(dls, nfs=(32,64), nh=128, ps=0.25, n_out=None, opt_func=adamw, metrics=accuracy, cbs=None, **kwargs) -> Learner:
     "A 2-conv CNN (`nfs` channels, stride 2) with a `nh` hidden layer, trained from scratch on `dls`"
     n_out = ifnone(n_out, getattr(dls, 'c', None))
     if not n_out: raise ValueError("`n_out` (number of classes) is not given and `dls` has no `c`")
@@ -122,7 +135,7 @@ def simple_cnn_learner(dls, nfs=(32,64), nh=128, ps=0.25, n_out=None, opt_func=a
     for _ in nfs: h,w = (h+1)//2,(w+1)//2
     model = nn.Sequential(*convs, Flatten(), LinBnDrop(nfs[-1]*h*w, nh, p=ps, act=nn.ReLU(inplace=True), lin_first=True),
                           LinBnDrop(nh, n_out, bn=False, p=2*ps)).to(x.device)
-    return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=opt_func, metrics=metrics, **kwargs)
+    return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=opt_func, metrics=metrics, cbs=default_cbs()+L(cbs), **kwargs)
 
 # %% ../nbs/09_transfer.ipynb #bc54aef8
 class RGBNorm:
@@ -147,13 +160,13 @@ def resnet18_weights(weights=None):
     return fs[0] if fs else None
 
 @delegates(vision_learner)
-def resnet18_learner(dls, weights=None, n_out=None, opt_func=adamw, metrics=accuracy, **kwargs) -> Learner:
+def resnet18_learner(dls, weights=None, n_out=None, opt_func=adamw, metrics=accuracy, cbs=None, **kwargs) -> Learner:
     "fastai `vision_learner` on a torchvision ResNet-18, with ImageNet weights from disk if found (never downloaded)"
     from torchvision.models import resnet18
     fn = resnet18_weights(weights)
     # pretrained=False: torchvision would otherwise try to download the weights; we load them ourselves
     learn = vision_learner(dls, resnet18, pretrained=False, normalize=False, n_out=ifnone(n_out, getattr(dls, 'c', None)),
-                           opt_func=opt_func, metrics=metrics, loss_func=CrossEntropyLossFlat(), **kwargs)
+                           opt_func=opt_func, metrics=metrics, loss_func=CrossEntropyLossFlat(), cbs=default_cbs()+L(cbs), **kwargs)
     if fn is None:
         warnings.warn("no ResNet-18 ImageNet weights found (looked in the torchvision cache and `weights`): random init")
         learn.weights = 'random init'

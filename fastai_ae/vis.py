@@ -7,11 +7,13 @@ from __future__ import annotations
 import itertools, torch, matplotlib.pyplot as plt
 from fastcore.all import *
 from fastai.callback.hook import hook_outputs
+from fastai.imports import dispatch
+from fastai.torch_core import TensorImage
 from .loaders import show_grid, _img
 from .learner import *
 
 # %% auto #0
-__all__ = []
+__all__ = ['plot_top_losses']
 
 # %% ../nbs/07_vis.ipynb #f73212f1
 def _pick(learn, n, random, dl=None, ds_idx=1):
@@ -64,3 +66,12 @@ def plot_rec_steps(self:AELearner, n=4, dl=None, ds_idx=1, size=1.2):
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+# %% ../nbs/07_vis.ipynb #7bd3288b
+@dispatch
+def plot_top_losses(x:TensorImage, y:TensorImage, samples, outs, raws, losses, nrows=None, ncols=None, figsize=None, **kwargs):
+    "fastai's `plot_top_losses` when the targets are images (autoencoders): each image with its loss above the output"
+    n = len(samples)
+    imgs = torch.cat([torch.stack([s[0] for s in samples]), torch.stack([o[0] for o in outs])]).float().cpu()
+    return show_grid(imgs, titles=[f'{float(l):.1f}' for l in losses]+[None]*n, nrows=2, ncols=n, row_titles=['image','output'],
+                     figsize=figsize, close=False, **kwargs)
