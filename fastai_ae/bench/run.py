@@ -169,7 +169,8 @@ def _table(s, dsn, proto):
     for r in refs:
         if present := [m for m in ms if m in _ref_ms(r)]: under.setdefault(present[-1], []).append(r)
     base = [r for r in refs if r['method'] is None]
-    ns = sorted(set(s.n) | {n for r in base + [r for rs in under.values() for r in rs] for n in r['acc']})
+    # only the label counts that were run: a published number at another count has nothing of ours to stand beside
+    ns = sorted(set(s.n))
     ours = {(m,n):_fmt(mu, sd, k) for m,n,mu,sd,k in zip(s.method, s.n, s['mean'], s['std'], s.k)}
     pub = lambda r: f"| *{r['name']}* | " + ' | '.join([f"*{r['acc'][n]:.1f}*" if n in r['acc'] else '' for n in ns] + [f"*published: {r['source']}*"]) + ' |'
     lines = ['| method | ' + ' | '.join(f"n={n}" for n in ns) + ' | |', '|---|' + '---:|'*len(ns) + '---|']
@@ -179,6 +180,10 @@ def _table(s, dsn, proto):
         lines += [pub(r) for r in under.get(m, [])]
     lines += [pub(r) for r in base]
     return '\n'.join(lines)
+
+def _dur(secs):
+    "Seconds as `12 s` under two minutes, else `3.4 min`"
+    return f"{secs:.0f} s" if secs < 120 else f"{secs/60:.1f} min"
 
 def _settings(d):
     "The epochs strings of the rows `d`, each with the methods that ran with it when there are several"
@@ -201,7 +206,7 @@ def results_md(rows, cmd=None, date=None):
                 f"- device: {', '.join(dict.fromkeys(d.device))}",
                 f"- settings: epochs {_settings(d)}; budget {', '.join(dict.fromkeys(d.budget))}",
                 f"- cells: {len(d)} (seeds {', '.join(map(str, sorted(set(d.seed))))}), "
-                f"{d.seconds.sum()/60:.1f} min of training in all",
+                f"{_dur(d.seconds.sum())} of training in all",
                 f"- finished: {min(d.date)} to {max(d.date)}; page written {date}"]
         cmds = [cmd] if isinstance(cmd, str) else list(cmd or [])
         if len(cmds)==1: out.append(f"- command: `{cmds[0]}`")
@@ -231,7 +236,10 @@ def plot_label_efficiency(rows, refs=True):
                         label=f"{r['name']} (published)")
     ax.set_xscale('log')
     ns = sorted(set(s.n))
-    if ns: ax.set_xticks(ns, [str(n) for n in ns]); ax.minorticks_off()
+    if ns:
+        ax.set_xticks(ns, [str(n) for n in ns]); ax.minorticks_off()
+        # one label count would leave a single tick on an axis of no width: show an octave either side
+        if len(ns)==1: ax.set_xlim(ns[0]/2, ns[0]*2)
     ax.set_xlabel('labelled training images'); ax.set_ylabel('test accuracy (%)')
     ttl = ', '.join(f"{d} ({p})" for d,p in dict.fromkeys(zip(s.dataset, s.protocol)))
     ax.set_title(ttl); ax.grid(alpha=0.3); ax.legend(fontsize=8)
