@@ -13,8 +13,8 @@ from fastai.callback.schedule import ParamScheduler, SchedNo, SchedLin, combine_
 from .loaders import *
 from .layers import encoders, check_shape, check_pos
 from .learner import adamw, evaluating, model_input
-from .callbacks import NaNGuard
-from .ssvae import SSDL
+from .callbacks import default_cbs
+from .ssvae import SSDL, SemiLearner
 
 # %% auto #0
 __all__ = ['Combinator', 'Ladder', 'LadderLoss', 'LadderLearner', 'ladder_learner']
@@ -200,22 +200,8 @@ class LadderLoss:
 def _acc(pred, targ): return accuracy(pred[0] if isinstance(pred, (tuple,list)) else pred, targ)
 _acc.__name__ = 'accuracy'
 
-class LadderLearner(Learner):
-    "A `Learner` for ladder networks: `predict` and `predict_proba` on the clean path, `fit_flat_lin`, `plot_denoised`"
-    def _in(self, x): return model_input(self.dls, x)
-
-    def predict_proba(self, x, bs=1000):
-        "Class probabilities of images `x` (uint8 processed like the validation set, or float model inputs)"
-        x = self._in(x)
-        with evaluating(self.model): return torch.cat([F.softmax(self.model.classify(x[i:i+bs]), -1) for i in range(0, len(x), bs)])
-
-    def predict(self, x):
-        "Class name (or index), class index and probabilities for one image `x`, as fastai's `Learner.predict`"
-        if not isinstance(x, torch.Tensor) or x.ndim!=3: raise ValueError(f"`predict` takes one image (C,H,W); use `predict_proba` for a batch, got {getattr(x, 'shape', type(x).__name__)}")
-        p = self.predict_proba(x)[0].cpu()
-        i = int(p.argmax())
-        v = getattr(self.dls, 'vocab', None)
-        return (v[i] if v is not None else i), torch.tensor(i), p
+class LadderLearner(SemiLearner):
+    "A `SemiLearner` for ladder networks (`predict`, `predict_proba` on the clean path): `fit_flat_lin`, `denoised`, `plot_denoised`"
 
     def fit_flat_lin(self, n_epoch, lr=None, pct_start=2/3, wd=None, cbs=None, reset_opt=False):
         "Fit `n_epoch` epochs at `lr`, decaying it linearly to 0 after `pct_start` of the steps (the paper: 100 then 50)"
@@ -294,4 +280,4 @@ def ladder_learner(dls, lam='full', noise=0.3, sizes=None, body=None, body_kw=No
     lf = LadderLoss(model.lam)
     kwargs.setdefault('wd', 0.)   # the paper's Adam has no weight decay
     return LadderLearner(dls, model, loss_func=lf, opt_func=opt_func, lr=lr, metrics=[_acc]+LossMetrics(lf.names)+L(metrics),
-                         cbs=[NaNGuard()]+L(cbs), **kwargs)
+                         cbs=default_cbs()+L(cbs), **kwargs)

@@ -152,6 +152,8 @@ class TensorDL(DataLoader):
         if device is None: device = default_device()
         for k in ('num_workers','indexed'): kwargs.pop(k, None)
         super().__init__(dataset, bs=bs, shuffle=shuffle, drop_last=drop_last, device=device, num_workers=0, indexed=True, **kwargs)
+        # fastai's `ClassificationInterpretation` reads a plain list as one vocab per target: keep the class order in a `CategoryMap`
+        if vocab is not None and not isinstance(vocab, CategoryMap): vocab = CategoryMap(list(vocab), sort=False)
         self.target,self.split_idx,self.vocab = target,split_idx,vocab
         self.norm = norm if norm is None or isinstance(norm, tuple) and isinstance(norm[0], torch.Tensor) else _norm_stats(dataset.x, norm)
         self.tfms = L(tfms)
@@ -360,8 +362,6 @@ def _split(ds:ImageData, valid, valid_pct, idxs, seed):
 def tensor_dls(train:TensorDS, valid:TensorDS, bs=128, target='x', device=None, norm=None, tfms=None, vocab=None, val_bs=None):
     "`TensorDataLoaders` over `train` and `valid` (shuffled, last partial batch dropped, for training)"
     if device is None: device = default_device()
-    # fastai's `ClassificationInterpretation` reads a plain list as one vocab per target: keep the class order in a `CategoryMap`
-    if vocab is not None and not isinstance(vocab, CategoryMap): vocab = CategoryMap(list(vocab), sort=False)
     nrm = _norm_stats(train.x, norm)
     kw = dict(target=target, device=device, norm=nrm, tfms=tfms, vocab=vocab)
     # Drop the last partial batch only where that loses little (many batches), or where it would hold a single image,

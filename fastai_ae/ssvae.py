@@ -20,8 +20,8 @@ from .callbacks import default_cbs, LabelsIn
 from .losses import likelihoods
 
 # %% auto #0
-__all__ = ['SSDL', 'ssvae_dls', 'classifier', 'M2', 'unlab_bound', 'SSVAELoss', 'SSVAELearner', 'ssvae_splitter', 'ssvae_learner',
-           'active_units', 'M1M2', 'm1m2_learner']
+__all__ = ['SSDL', 'ssvae_dls', 'classifier', 'M2', 'unlab_bound', 'SSVAELoss', 'SemiLearner', 'SSVAELearner', 'ssvae_splitter',
+           'ssvae_learner', 'active_units', 'M1M2', 'm1m2_learner']
 
 # %% ../nbs/10_ssvae.ipynb #724d93f5
 class SSDL(TensorDL):
@@ -237,12 +237,12 @@ def _q_acc(pred, targ):
 _q_acc.__name__ = 'accuracy'
 
 # %% ../nbs/10_ssvae.ipynb #d6faa1a9
-class SSVAELearner(Learner):
-    "A `Learner` for semi-supervised VAEs: `predict` gives the class and probabilities; `plot_cond_samples`"
+class SemiLearner(Learner):
+    "A `Learner` for semi-supervised classifiers (a model with `classify(x)` -> logits): `predict` and `predict_proba`"
     def _in(self, x): return model_input(self.dls, x)
 
     def predict_proba(self, x, bs=1000):
-        "Class probabilities q(y|x) of images `x` (uint8 processed like the validation set, or float model inputs)"
+        "Class probabilities of images `x` (uint8 processed like the validation set, or float model inputs)"
         x = self._in(x)
         with evaluating(self.model): return torch.cat([F.softmax(self.model.classify(x[i:i+bs]), -1) for i in range(0, len(x), bs)])
 
@@ -255,6 +255,8 @@ class SSVAELearner(Learner):
         v = getattr(self.dls, 'vocab', None)
         return (v[i] if v is not None else i), torch.tensor(i), p
 
+class SSVAELearner(SemiLearner):
+    "A `SemiLearner` for semi-supervised VAEs, with their conditional samples: `plot_cond_samples`"
     def cond_samples(self, z, y):
         "Images (or features) decoded from codes `z` with classes `y`"
         with evaluating(self.model): return self.model.cond_sample(z, y)

@@ -7,7 +7,11 @@ from fastai_ae.bench.run import *
 from fastai_ae.bench.run import COLS
 from fastai_ae.cli import main
 from fastai_ae.data import load_dataset
-from fastai_ae.bench.methods import methods, register_method, default_epochs
+from fastai_ae.bench.methods import methods, register_method, default_epochs, stage_names
+
+# A row's epochs at the smoke budget: one per stage, in the registry's order ('ae=1,clf=1,...')
+SMOKE1 = ','.join(f'{s}=1' for s in stage_names())
+SMOKE_M2 = SMOKE1.replace('m2=1', 'm2=3')
 
 torch.set_num_threads(1)
 
@@ -104,7 +108,7 @@ def test_other_settings_in_same_folder_refused(ds, fake, tmp_path):
     with pytest.raises(ValueError, match='other settings'):
         run_bench(ds, 'kingma', labels=[100], methods='fake_s', out=tmp_path, budget='smoke', epochs='clf=3')
     r = read_results(tmp_path/'results.csv')[0]
-    eq((r['epochs'], r['budget'], r['device']), ('ae=1,clf=1,ft=1,m1=1,m2=1', 'smoke', 'cpu'))
+    eq((r['epochs'], r['budget'], r['device']), (SMOKE1, 'smoke', 'cpu'))
 
 def test_settings_compared_on_the_stages_a_method_uses(ds, fake, tmp_path):
     fake('fake_clf', Fake(), stages=('clf',)); m2 = fake('fake_m2', Fake(), stages=('m2',))
@@ -112,10 +116,10 @@ def test_settings_compared_on_the_stages_a_method_uses(ds, fake, tmp_path):
     # other m2 epochs beside cells that never train an M2: allowed, and each row keeps its own epochs
     run_bench(ds, 'kingma', labels=[100], methods='fake_m2', out=tmp_path, budget='smoke', epochs='m2=3')
     eq(len(m2.calls), 1)
-    eq({r['method']:r['epochs'] for r in read_results(tmp_path/'results.csv')}, {'fake_clf': 'ae=1,clf=1,ft=1,m1=1,m2=1', 'fake_m2': 'ae=1,clf=1,ft=1,m1=1,m2=3'})
-    assert 'ae=1,clf=1,ft=1,m1=1,m2=1 (fake_clf); ae=1,clf=1,ft=1,m1=1,m2=3 (fake_m2)' in (tmp_path/'results.md').read_text()
+    eq({r['method']:r['epochs'] for r in read_results(tmp_path/'results.csv')}, {'fake_clf': SMOKE1, 'fake_m2': SMOKE_M2})
+    assert f'{SMOKE1} (fake_clf); {SMOKE_M2} (fake_m2)' in (tmp_path/'results.md').read_text()
     # a stage the folder's cells use must keep its epochs
-    with pytest.raises(ValueError, match=r'other settings \(fake_m2: epochs ae=1,clf=1,ft=1,m1=1,m2=3'):
+    with pytest.raises(ValueError, match=r'other settings \(fake_m2: epochs ' + SMOKE_M2):
         run_bench(ds, 'kingma', labels=[100], methods='fake_m2', out=tmp_path, budget='smoke', epochs='m2=4')
     with pytest.raises(ValueError, match=r'other settings \(fake_clf: epochs ae=1,clf=1'):
         run_bench(ds, 'kingma', labels=[100], methods='fake_clf,fake_m2', out=tmp_path, budget='smoke', epochs='clf=2,m2=3')
@@ -147,7 +151,7 @@ def _err(capsys, argv):
     (['--seeds', '0'], "--seeds must be at least 1"),
     (['--seeds', '1,-1'], "--seeds must be non-negative"),
     (['--budget', 'gpu'], "unknown --budget 'gpu'; expected one of full, cpu, smoke"),
-    (['--epochs', 'pre=3'], "unknown --epochs key(s) ['pre']; expected some of ['ae', 'clf', 'ft', 'm1', 'm2']"),
+    (['--epochs', 'pre=3'], "unknown --epochs key(s) ['pre']; expected some of " + str(list(stage_names()))),
     (['--device', 'tpu'], "unknown --device 'tpu'"),
 ])
 def test_bad_arguments(capsys, tmp_path, args, msg):

@@ -16,12 +16,13 @@ from ..callbacks import KLWarmup, SkipValid, Consistency
 from ..learner import AELearner, ae_learner
 from ..transfer import *
 from ..ssvae import *
+from ..ladder import ladder_learner
 
 # %% auto #0
 __all__ = ['methods', 'protocols', 'register_method', 'stage_names', 'default_epochs', 'budgets', 'load_plugins', 'Task',
            'make_task', 'pretrained_ae', 'task_acc', 'ae_method', 'vae_method', 'm1_vae', 'm1_method', 'cnn_method',
            'resnet18_method', 'pca_svm_method', 'task_dls', 'accuracy_on', 'm2_method', 'm1m2_method', 'm1m2_z_method',
-           'm1m2_cons_method']
+           'm1m2_cons_method', 'ladder_method', 'ladder_gamma_method', 'ladder_conv_method', 'ladder_noise_method']
 
 # %% ../../nbs/20_bench.methods.ipynb #6220f84a
 methods = Registry('method')
@@ -74,8 +75,9 @@ def load_plugins(group:str='fastai_ae.methods'):
 
 # %% ../../nbs/20_bench.methods.ipynb #3fe6dfe0
 # Full-budget epochs. 'tiny' pretrains on 512 images (4 batches an epoch): many more epochs for a comparable number of steps
-_EPOCHS = dict(kingma=dict(ae=30, clf=40, ft=20, m1=100, m2=50), tiny=dict(ae=300, clf=60, ft=30, m1=300, m2=300))
-_CPU = dict(ae=.2, clf=.5, ft=.25, m1=.3, m2=.2)
+_EPOCHS = dict(kingma=dict(ae=30, clf=40, ft=20, m1=100, m2=50, ladder=150),
+               tiny=dict(ae=300, clf=60, ft=30, m1=300, m2=300, ladder=300))
+_CPU = dict(ae=.2, clf=.5, ft=.25, m1=.3, m2=.2, ladder=20/150)
 def _ep(*stages): return {p:{s:e[s] for s in stages} for p,e in _EPOCHS.items()}
 def _cpu(*stages): return dict(cpu={s:_CPU[s] for s in stages})
 
@@ -313,3 +315,34 @@ def m1m2_z_method(task:Task, lr=1e-3) -> dict:
 def m1m2_cons_method(task:Task, clf='conv', shift=2, lr=1e-3, cons=1.) -> dict:
     "`m1m2` with the `Consistency` term of weight `cons` on q(y|x) between two shifted views of the unlabelled images"
     return _m1m2(task, clf, shift, lr, cons)
+
+# %% ../../nbs/20_bench.methods.ipynb #e96be2f5
+def _ladder(task, lam, body=None, lr=2e-3, bs=100):
+    "A `ladder_learner` on the `task` (`bs` unlabelled and up to `bs` labelled images a batch), `fit_flat_lin` for `task.epochs['ladder']` epochs"
+    learn = ladder_learner(task_dls(task, bs=bs, bs_lab=min(bs, len(task.lbl))), lam=lam, body=body, lr=lr)
+    n = task.epochs['ladder']
+    if n > 0:
+        with learn.no_bar(), learn.no_logging(): learn.fit_flat_lin(n, cbs=SkipValid())
+    m = learn.model
+    return dict(acc=accuracy_on(learn, task.test_x, task.test_y), weights=None,
+                note=f"{'-'.join(map(str, m.dims))}{'' if body is None else ' on '+body}, lam={m.lam}, noise {m.noise[0]:g}, {n} ep flat-lin, bs {bs}+{learn.dls.train.bs_lab}")
+
+@register_method('ladder', epochs=_ep('ladder'), budgets=_cpu('ladder'))
+def ladder_method(task:Task) -> dict:
+    "Rasmus et al.'s full Ladder network, MLP 784-1000-500-250-250-250-10"
+    return _ladder(task, 'full')
+
+@register_method('ladder_gamma', epochs=_ep('ladder'), budgets=_cpu('ladder'))
+def ladder_gamma_method(task:Task) -> dict:
+    "The Γ-model on the same MLP: a denoising cost on the top layer only"
+    return _ladder(task, 'gamma')
+
+@register_method('ladder_conv', epochs=_ep('ladder'), budgets=_cpu('ladder'))
+def ladder_conv_method(task:Task) -> dict:
+    "The Γ-model on the library's conv encoder"
+    return _ladder(task, 'gamma', body='conv')
+
+@register_method('ladder_noise', epochs=_ep('ladder'), budgets=_cpu('ladder'))
+def ladder_noise_method(task:Task) -> dict:
+    "The full ladder's MLP with every denoising cost off: a noisy classifier on the labels alone (ablation)"
+    return _ladder(task, [0.]*7)
