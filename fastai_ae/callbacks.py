@@ -15,6 +15,7 @@ from fastai.callback.mixup import MixHandler
 from fastai.learner import Recorder, Metric, AvgSmoothLoss, SkipToEpoch
 from fastai.optimizer import OptimWrapper
 from fastai.torch_core import to_float
+from .data import atomic_write
 
 # %% auto #0
 __all__ = ['KLWarmup', 'Denoise', 'NaNGuard', 'CPUMixedPrecision', 'default_cbs', 'SkipValid', 'LabelsIn', 'cons_kl',
@@ -215,13 +216,8 @@ class PrintTable(Callback):
     def _print(self, vals): print('  '.join(v.rjust(w) for v,w in zip(vals, self.w)), file=self.file, flush=True)
 
 def _atomic_save(obj, fn):
-    "`torch.save` `obj` to `fn` through a temporary file and a rename, so `fn` is always whole"
-    fn = Path(fn)
-    tmp = fn.with_name(f'.{fn.name}.{os.getpid()}.tmp')
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, fn)
-    finally: tmp.unlink(missing_ok=True)
+    "`torch.save` `obj` to `fn`, always whole"
+    with atomic_write(fn) as t: torch.save(obj, t)
 
 class Checkpoint(Callback):
     "After each epoch write `path/checkpoint.pth` (weights, optimiser, epoch, table and `meta`), `path/best.pth` by `monitor` and `path/history.csv`"
@@ -247,9 +243,7 @@ class Checkpoint(Callback):
         self._csv()
     def _csv(self):
         import pandas as pd
-        tmp = self.path/f'.history.csv.{os.getpid()}.tmp'
-        pd.DataFrame(self.rows).to_csv(tmp, index=False)
-        os.replace(tmp, self.path/'history.csv')
+        with atomic_write(self.path/'history.csv') as t: pd.DataFrame(self.rows).to_csv(t, index=False)
 
 def resume_epoch(learn, path, meta=None):
     "Load `path/checkpoint.pth` into `learn`; returns the epoch to start from and the table so far (`meta` must match the saved one)"

@@ -54,7 +54,7 @@ _SAME = ('dataset','data','enc','bottleneck','dec','nz','nh','lik','beta','kl_wa
 def train(args):
     "Train an autoencoder as `args` say and save the learner, figures, history and checkpoints in `args.out`"
     from fastai.torch_core import set_seed
-    from fastai_ae.data import load_dataset, check_device
+    from fastai_ae.data import load_dataset, check_device, atomic_write
     from fastai_ae.loaders import ae_dls
     from fastai_ae.layers import encoders, decoders
     from fastai_ae.callbacks import KLWarmup, Denoise, PrintTable, Checkpoint, resume_epoch
@@ -87,7 +87,7 @@ def train(args):
     if lr=='find':
         with learn.no_bar(): lr = learn.lr_find(show_plot=False).valley
         print(f"lr_find suggests {lr:.2e}", flush=True)
-    (out/'run.json').write_text(json.dumps(dict(meta, lr=lr), indent=1))
+    with atomic_write(out/'run.json') as tmp: tmp.write_text(json.dumps(dict(meta, lr=lr), indent=1))
     t = time.time()
     if start < args.epochs:
         ck = Checkpoint(out, meta=meta, rows=rows)
@@ -95,25 +95,21 @@ def train(args):
         rows = ck.rows
     secs = time.time()-t
     hist = rows
-    learn.plot_rec(n=8).savefig(out/'rec.png', dpi=100)
-    learn.plot_rec_steps(n=4).savefig(out/'rec_steps.png', dpi=100)
+    for nm,f in (('rec', lambda: learn.plot_rec(n=8)), ('rec_steps', lambda: learn.plot_rec_steps(n=4))):
+        with atomic_write(out/f'{nm}.png') as tmp: f().savefig(tmp, dpi=100)
     if args.plots: _save_plots(learn, out)
     _export(learn, out/'learner.pkl')
     summ = dict(hist[-1], dataset=ds.name, seconds=round(sum(r['seconds'] for r in hist),1), lr=lr)
-    (out/'summary.json').write_text(json.dumps(summ, indent=1))
+    with atomic_write(out/'summary.json') as tmp: tmp.write_text(json.dumps(summ, indent=1))
     print(f"trained in {secs:.1f}s ({secs/max(args.epochs-start, 1):.1f}s an epoch); saved {out/'learner.pkl'} "
           f"({(out/'learner.pkl').stat().st_size/1e6:.1f} MB), rec.png, rec_steps.png, history.csv, checkpoint.pth, best.pth")
     return learn
 
 def _export(learn, fn):
     "`learn.export` to `fn` through a temporary name, so `fn` is never half written"
-    import os
-    tmp = fn.with_name(f'.{fn.name}.tmp')
+    from fastai_ae.data import atomic_write
     learn.path = fn.parent
-    try:
-        learn.export(tmp.name)
-        os.replace(tmp, fn)
-    finally: tmp.unlink(missing_ok=True)
+    with atomic_write(fn) as t: learn.export(t.name)
 
 def _save_plots(learn, out):
     "Save the latent-space figures of `learn` in `out`"

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #0c222b09
 from __future__ import annotations
-import gzip, hashlib, io, numbers, os, pickle, random, tarfile, zlib
+import contextlib, gzip, hashlib, io, numbers, os, pickle, random, tarfile, zlib
 from pathlib import Path
 import numpy as np, torch
 from PIL import Image, UnidentifiedImageError
@@ -12,9 +12,9 @@ import matplotlib.pyplot as plt
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['FASHION_CLASSES', 'CIFAR_TAR', 'CIFAR_JPEG_NAME', 'IMG_EXTS', 'datasets', 'DataError', 'ImageData', 'read_idx',
-           'data_roots', 'cache_dir', 'env_data', 'mnist', 'fashion_mnist', 'read_image_tar', 'cifar10', 'image_folder',
-           'load_dataset', 'parse_ints', 'parse_names', 'check_device']
+__all__ = ['FASHION_CLASSES', 'CIFAR_TAR', 'CIFAR_JPEG_NAME', 'IMG_EXTS', 'datasets', 'DataError', 'atomic_write', 'ImageData',
+           'read_idx', 'data_roots', 'cache_dir', 'env_data', 'mnist', 'fashion_mnist', 'read_image_tar', 'cifar10',
+           'image_folder', 'load_dataset', 'parse_ints', 'parse_names', 'check_device']
 
 # %% ../nbs/00_data.ipynb #b250c8d5
 class DataError(ValueError):
@@ -28,6 +28,17 @@ def _as_t(a, dtype, what):
     if not isinstance(a, torch.Tensor): raise TypeError(f"`{what}` must be a tensor or numpy array, got {type(a).__name__}")
     if a.dtype != dtype: raise TypeError(f"`{what}` must have dtype {dtype}, got {a.dtype}")
     return a.cpu()
+
+# %% ../nbs/00_data.ipynb #c520eeba
+@contextlib.contextmanager
+def atomic_write(fn):
+    "Context yielding a temporary path beside `fn`, renamed to `fn` when the block ends without error, removed otherwise"
+    fn = Path(fn)
+    tmp = fn.with_name(f'.{fn.name}.{os.getpid()}.tmp{fn.suffix}')
+    try:
+        yield tmp
+        os.replace(tmp, fn)   # atomic on one file system
+    finally: tmp.unlink(missing_ok=True)
 
 # %% ../nbs/00_data.ipynb #8ad0c904
 class ImageData:
@@ -321,9 +332,8 @@ def _cached_tar(fn, name):
     ds = read_image_tar(fn, name)
     try:
         cfn.parent.mkdir(parents=True, exist_ok=True)
-        tmpf = cfn.with_suffix(f'.{os.getpid()}.tmp.npz')
-        np.savez(tmpf, x=ds.x.numpy(), y=ds.y.numpy(), x_test=ds.x_test.numpy(), y_test=ds.y_test.numpy(), classes=np.array(ds.classes))
-        os.replace(tmpf, cfn)  # atomic: a concurrent reader never sees a half-written cache
+        with atomic_write(cfn) as t:   # a concurrent reader never sees a half-written cache
+            np.savez(t, x=ds.x.numpy(), y=ds.y.numpy(), x_test=ds.x_test.numpy(), y_test=ds.y_test.numpy(), classes=np.array(ds.classes))
     except OSError: pass
     return ds
 

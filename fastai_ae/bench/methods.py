@@ -9,7 +9,7 @@ import numpy as np, torch
 from torch import nn
 from fastcore.all import *
 from fastai.torch_core import default_device
-from ..data import ImageData
+from ..data import ImageData, atomic_write
 from ..loaders import *
 from ..layers import Registry
 from ..callbacks import KLWarmup, SkipValid, Consistency
@@ -158,9 +158,7 @@ def _cached_fit(task, learn, key, n, lr):
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=SkipValid())
     if fn is not None:
         fn.parent.mkdir(parents=True, exist_ok=True)
-        tmp = fn.with_name(f".{fn.name}.{os.getpid()}.tmp")
-        torch.save(learn.model.state_dict(), tmp)
-        os.replace(tmp, fn)  # atomic: a crash leaves the old file or none, never half of one
+        with atomic_write(fn) as t: torch.save(learn.model.state_dict(), t)
     learn.cache_file,learn.cached = fn,False
     return learn
 

@@ -15,7 +15,7 @@ from ..loaders import *
 from ..models import *
 from ..losses import *
 from ..learner import *
-from ..data import parse_ints, parse_names, check_device
+from ..data import parse_ints, parse_names, check_device, atomic_write
 from ..callbacks import EpochTimer, AsyncSmoothLoss, CudaGraphStep, _sync
 
 # %% auto #0
@@ -195,7 +195,7 @@ def write_perf(df, out, dev, cmd):
         lines += ["## GPU rows", "", f"This run had no GPU, so the rows that need CUDA ({', '.join(f'`{r}`' for r in gpu)}) "
                   "were not measured. On a GPU:", "",
                   "    fastai-ae perf --device cuda --bs 128,512,2048 --steps 200 --repeat 2 --out benchmarks/throughput.md", ""]
-    out.write_text('\n'.join(lines))
+    with atomic_write(out) as t: t.write_text('\n'.join(lines))
     return out
 
 # %% ../../nbs/22_bench.perf.ipynb #8c83c27a

@@ -12,7 +12,7 @@ import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from fastai.torch_core import set_seed
 import fastai_ae
-from ..data import load_dataset, parse_ints, parse_names, check_device
+from ..data import load_dataset, parse_ints, parse_names, check_device, atomic_write
 from .methods import methods, protocols, make_task, stage_names, default_epochs, budgets, load_plugins
 
 # %% auto #0
@@ -256,9 +256,10 @@ def write_report(out, cmd=None, png=True):
     cmds = fc.read_text().splitlines() if fc.exists() else []
     if cmd and cmd not in cmds:
         cmds.append(cmd)
-        fc.write_text('\n'.join(cmds) + '\n')
-    (out/'results.md').write_text(results_md(rows, cmds))
-    if png and rows: plot_label_efficiency(rows).savefig(out/'label_efficiency.png', dpi=100)
+        with atomic_write(fc) as t: t.write_text('\n'.join(cmds) + '\n')
+    with atomic_write(out/'results.md') as t: t.write_text(results_md(rows, cmds))
+    if png and rows:
+        with atomic_write(out/'label_efficiency.png') as t: plot_label_efficiency(rows).savefig(t, dpi=100)
     return rows
 
 # %% ../../nbs/21_bench.run.ipynb #c8ceee07
