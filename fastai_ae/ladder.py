@@ -17,7 +17,7 @@ from .callbacks import default_cbs
 from .ssvae import SSDL, SemiLearner
 
 # %% auto #0
-__all__ = ['Combinator', 'Ladder', 'LadderLoss', 'LadderLearner', 'ladder_learner']
+__all__ = ['Combinator', 'Ladder', 'LadderLoss', 'LadderLearner', 'ladder_splitter', 'ladder_learner']
 
 # %% ../nbs/11_ladder.ipynb #76e868af
 class Combinator(nn.Module):
@@ -259,6 +259,11 @@ def _check_dls(dls):
                          "but these loaders normalise them: build them without `norm`")
     return dls.train.c
 
+def ladder_splitter(m):
+    "Parameter groups of a `Ladder`: its encoder `body` (when it has one), then everything else, so `freeze` trains the ladder above a pretrained body"
+    rest = [p for n,p in m.named_parameters() if not n.startswith('body.')]
+    return [rest] if m.body is None else [list(m.body.parameters()), rest]
+
 _LAM = dict(full=(1000,10,.1,.1,.1,.1,.1))
 
 @delegates(Learner.__init__)
@@ -278,6 +283,7 @@ def ladder_learner(dls, lam='full', noise=0.3, sizes=None, body=None, body_kw=No
         else: raise ValueError(f"`lam` must be 'full', 'gamma' or one weight per layer, got {lam!r}")
     model = Ladder(shape, sizes, noise, lam, body, body_kw, momentum=momentum).to(dls.device)
     lf = LadderLoss(model.lam)
+    kwargs.setdefault('splitter', ladder_splitter)
     kwargs.setdefault('wd', 0.)   # the paper's Adam has no weight decay
     return LadderLearner(dls, model, loss_func=lf, opt_func=opt_func, lr=lr, metrics=[_acc]+LossMetrics(lf.names)+L(metrics),
                          cbs=default_cbs()+L(cbs), **kwargs)

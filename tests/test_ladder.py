@@ -83,3 +83,13 @@ def test_bad_input(ds, dls, learn):
     fails(lambda: learn.plot_denoised(n=0), contains='`n` must be >= 1')
     fails(lambda: learn.fit_flat_lin(1, pct_start=1.5), contains='`pct_start` must be in [0,1]')
     fails(lambda: Combinator(4)(torch.zeros(2,4), torch.zeros(2,3)), contains='the same shape (bs,4)')
+
+def test_freeze_trains_the_ladder_above_a_conv_body(dls):
+    l = ladder_learner(dls, lam='gamma', body='conv')
+    l.freeze()
+    bn = {id(p) for m in l.model.body.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for p in m.parameters()}
+    # fastai keeps BatchNorm trainable when it freezes (`train_bn=True`); every other body weight is frozen
+    assert all(not p.requires_grad for p in l.model.body.parameters() if id(p) not in bn)
+    assert all(p.requires_grad for n,p in l.model.named_parameters() if not n.startswith('body.'))
+    l.unfreeze()
+    assert all(p.requires_grad for p in l.model.parameters())

@@ -58,7 +58,7 @@ def test_make_task(ds):
     t = make_task(ds, 'tiny', 128, seed=1, device='cpu', epochs=dict(ae=1))
     eq(len(t.pool), 512); eq(len(t.lbl), 128); eq(len(t.test_x), 1200-512)
     assert set(t.lbl.tolist()) <= set(t.pool.tolist())
-    eq(t.epochs['ae'], 1); assert set(t.epochs) == {'ae','clf','ft','m1','m2'}
+    eq(t.epochs['ae'], 1); eq(tuple(t.epochs), stage_names())   # one entry per stage the methods declare
     eq(make_task(ds, 'tiny', 256, seed=1).pool, t.pool)
     k = make_task(ds, 'kingma', 100, device='cpu')
     eq(len(k.pool), 1200); eq(k.test_y, ds.y_test)
