@@ -12,3 +12,4 @@ from .transfer import *
 from .ssvae import *
 from .latent import *
 from .ladder import *
+from .distributed import *

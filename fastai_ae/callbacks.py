@@ -14,7 +14,7 @@ from fastai.callback.fp16 import MixedPrecision, AMPMode
 from fastai.callback.mixup import MixHandler
 from fastai.learner import Recorder, Metric, AvgSmoothLoss, SkipToEpoch
 from fastai.optimizer import OptimWrapper
-from fastai.torch_core import to_float
+from fastai.torch_core import to_float, rank_distrib
 from .data import atomic_write
 
 # %% auto #0
@@ -213,7 +213,9 @@ class PrintTable(Callback):
         if self.epoch < _skipped(self.learn): return
         self._print([str(self.epoch)] + [_fmt(v) for v in self.recorder.log[1:len(self.w)-1]] + [f'{time.perf_counter()-self.t0:.1f}'])
     def after_fit(self): self.learn.logger = self.old_logger
-    def _print(self, vals): print('  '.join(v.rjust(w) for v,w in zip(vals, self.w)), file=self.file, flush=True)
+    def _print(self, vals):
+        if rank_distrib(): return    # one table from a distributed run: rank 0's (its metrics are gathered from every rank)
+        print('  '.join(v.rjust(w) for v,w in zip(vals, self.w)), file=self.file, flush=True)
 
 def _atomic_save(obj, fn):
     "`torch.save` `obj` to `fn`, always whole"
@@ -231,14 +233,16 @@ class Checkpoint(Callback):
         self.best = min((r[self.monitor] for r in self.rows), default=float('inf'))
     def before_epoch(self): self.t0 = time.perf_counter()
     def after_epoch(self):
-        if self.epoch < _skipped(self.learn): return
+        # in a distributed run only rank 0 writes; every rank holds the same weights
+        if self.epoch < _skipped(self.learn) or rank_distrib(): return
         names = self.recorder.metric_names[1:-1]
         row = dict(epoch=self.epoch, **{n:float(v) for n,v in zip(names, self.recorder.values[-1])}, seconds=round(time.perf_counter()-self.t0, 2))
         self.rows = [r for r in self.rows if r['epoch'] < self.epoch] + [row]
+        m = getattr(self.model, 'module', self.model)    # the model itself, not its `DistributedDataParallel` wrapper
         if row[self.monitor] < self.best:
             self.best = row[self.monitor]
-            _atomic_save(self.model.state_dict(), self.path/'best.pth')
-        _atomic_save(dict(model=self.model.state_dict(), opt=self.opt.state_dict(), epoch=self.epoch, n_epoch=self.n_epoch,
+            _atomic_save(m.state_dict(), self.path/'best.pth')
+        _atomic_save(dict(model=m.state_dict(), opt=self.opt.state_dict(), epoch=self.epoch, n_epoch=self.n_epoch,
                           rows=self.rows, meta=self.meta), self.path/'checkpoint.pth')
         self._csv()
     def _csv(self):

@@ -53,7 +53,10 @@ _SAME = ('dataset','data','enc','bottleneck','dec','nz','nh','lik','beta','kl_wa
 
 def train(args):
     "Train an autoencoder as `args` say and save the learner, figures, history and checkpoints in `args.out`"
-    from fastai.torch_core import set_seed
+    from contextlib import nullcontext
+    from fastcore.basics import noop
+    from fastai.torch_core import set_seed, rank_distrib, num_distrib
+    import fastai_ae.distributed    # `distrib_ctx` on the library's loaders, also on the CPU
     from fastai_ae.data import load_dataset, check_device, atomic_write
     from fastai_ae.loaders import ae_dls
     from fastai_ae.layers import encoders, decoders
@@ -61,6 +64,9 @@ def train(args):
     from fastai_ae.learner import ae_learner
     import fastai_ae.vis
     lr = _lr(args.lr)
+    # under `torchrun`/`accelerate launch` every rank trains its shard; rank 0 alone prints and writes
+    ranks,say = num_distrib(),(noop if rank_distrib() else print)
+    if ranks > 1 and lr=='find': raise ValueError(f"--lr find runs in one process: give --lr a number when training on {ranks} processes")
     if args.epochs < 1: raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
     if args.nh < 1: raise ValueError(f"--nh must be at least 1, got {args.nh}")
     out = Path(args.out)
@@ -74,26 +80,29 @@ def train(args):
     if args.denoise: cbs.append(Denoise(args.denoise, std=args.noise, p=args.noise))
     learn = ae_learner(dls, enc=args.enc, bottleneck=args.bottleneck, dec=args.dec, nz=args.nz, lik=args.lik, beta=args.beta, cbs=cbs,
                        enc_kw=_part_kw(encoders, args.enc, args.nh), dec_kw=_part_kw(decoders, args.dec, args.nh))
-    out.mkdir(parents=True, exist_ok=True)
+    if not rank_distrib(): out.mkdir(parents=True, exist_ok=True)
     meta = {k:getattr(args, k) for k in _SAME}
-    print(f"{ds!r}\nmodel: enc={args.enc} bottleneck={args.bottleneck} dec={args.dec} nz={args.nz} lik={args.lik}, "
-          f"{sum(p.numel() for p in learn.model.parameters()):,} parameters, on {dls.device}", flush=True)
+    say(f"{ds!r}\nmodel: enc={args.enc} bottleneck={args.bottleneck} dec={args.dec} nz={args.nz} lik={args.lik}, "
+          f"{sum(p.numel() for p in learn.model.parameters()):,} parameters, on {dls.device}" + (f", {ranks} processes" if ranks > 1 else ''), flush=True)
     start,rows = 0,[]
     if args.resume:
         start,rows = resume_epoch(learn, out, meta=meta)
         lr = json.loads((out/'run.json').read_text())['lr'] if (out/'run.json').is_file() else lr
-        print(f"resuming after epoch {start-1} of {args.epochs}", flush=True)
-        for r in rows: print(f"  epoch {r['epoch']}: " + ', '.join(f"{k} {v:.4f}" for k,v in r.items() if k not in ('epoch','seconds')) + f" ({r['seconds']:.1f}s)")
+        say(f"resuming after epoch {start-1} of {args.epochs}", flush=True)
+        for r in rows: say(f"  epoch {r['epoch']}: " + ', '.join(f"{k} {v:.4f}" for k,v in r.items() if k not in ('epoch','seconds')) + f" ({r['seconds']:.1f}s)")
     if lr=='find':
         with learn.no_bar(): lr = learn.lr_find(show_plot=False).valley
         print(f"lr_find suggests {lr:.2e}", flush=True)
-    with atomic_write(out/'run.json') as tmp: tmp.write_text(json.dumps(dict(meta, lr=lr), indent=1))
+    if not rank_distrib():
+        with atomic_write(out/'run.json') as tmp: tmp.write_text(json.dumps(dict(meta, lr=lr), indent=1))
     t = time.time()
     if start < args.epochs:
         ck = Checkpoint(out, meta=meta, rows=rows)
-        with learn.no_bar(): learn.fit_one_cycle(args.epochs, lr, start_epoch=start, cbs=[PrintTable(), ck])
+        with learn.no_bar(), (learn.distrib_ctx() if ranks > 1 else nullcontext()):
+            learn.fit_one_cycle(args.epochs, lr, start_epoch=start, cbs=[PrintTable(), ck])
         rows = ck.rows
     secs = time.time()-t
+    if rank_distrib(): return learn
     hist = rows
     for nm,f in (('rec', lambda: learn.plot_rec(n=8)), ('rec_steps', lambda: learn.plot_rec_steps(n=4))):
         with atomic_write(out/f'{nm}.png') as tmp: f().savefig(tmp, dpi=100)

@@ -211,18 +211,26 @@ class TensorDL(DataLoader):
         if self.n == 0: return 0
         return self.n//self.bs if self.drop_last else math.ceil(self.n/self.bs)
 
-    def __iter__(self):
-        cx,cy,nrm = self._data()
-        idxs = self.get_idxs()
-        if not isinstance(idxs, torch.Tensor): idxs = torch.as_tensor(list(idxs), device=self.device)
+    def _chunks(self, samps):
+        "The indices `samps` (a tensor or any iterable) on the device, cut into batches of `bs` (the last dropped if partial and `drop_last`)"
+        idxs = samps if isinstance(samps, torch.Tensor) else torch.as_tensor(list(samps), dtype=torch.long)
         idxs = idxs.to(self.device)
-        self.before_iter()
-        for i in range(len(self)):
-            b = idxs[i*self.bs:(i+1)*self.bs]
-            x = cx[b].float().div_(255)
-            x = apply_tfms(x, self.tfms, self.split)
+        n = len(idxs)//self.bs*self.bs if self.drop_last else len(idxs)
+        return [idxs[i:i+self.bs] for i in range(0, n, self.bs)]
+
+    def create_batches(self, samps):
+        "Batches cut on the device from the images at indices `samps`: an epoch's, or one rank's shard of it under fastai's `DistributedDL`"
+        cx,cy,nrm = self._data()
+        for b in self._chunks(samps):
+            x = apply_tfms(cx[b].float().div_(255), self.tfms, self.split)
             xi = x if nrm is None else (x-nrm[0])/nrm[1]
             yield (xi, x) if self.target=='x' else (xi, cy[b])
+
+    def __iter__(self):
+        self._data()
+        idxs = self.get_idxs()
+        self.before_iter()
+        yield from self.create_batches(idxs)
         self.after_iter()
 
     def new(self, dataset=None, cls=None, **kwargs):

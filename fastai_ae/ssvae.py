@@ -47,18 +47,17 @@ class SSDL(TensorDL):
     def _prep(self, x):
         return self.normalize(apply_tfms(x.float().div_(255), self.tfms, self.split))
 
-    def __iter__(self):
+    def create_batches(self, samps):
+        "Batches of the pool images at indices `samps` (an epoch's, or one rank's shard), each with `bs_lab` labelled images"
         cx,_,_ = self._data()
         lx,ly = self._labdata()
-        idxs = self.get_idxs().to(self.device)
-        nb,nl = len(self),len(lx)
+        bs = self._chunks(samps)
         # Labelled indices: enough shuffled passes over the labelled set for the whole epoch
-        li = torch.cat([torch.randperm(nl, device=self.device) for _ in range(max(1, -(-nb*self.bs_lab//nl)))])
-        self.before_iter()
-        for i in range(nb):
+        nl = len(lx)
+        li = torch.cat([torch.randperm(nl, device=self.device) for _ in range(max(1, -(-len(bs)*self.bs_lab//nl)))])
+        for i,b in enumerate(bs):
             bl = li[i*self.bs_lab:(i+1)*self.bs_lab]
-            yield self._prep(cx[idxs[i*self.bs:(i+1)*self.bs]]), self._prep(lx[bl]), ly[bl]
-        self.after_iter()
+            yield self._prep(cx[b]), self._prep(lx[bl]), ly[bl]
 
     def new(self, dataset=None, cls=None, **kwargs):
         return super().new(dataset=dataset, cls=cls, **merge(dict(lab=self.lab, bs_lab=self.bs_lab, c=self.c), kwargs))
