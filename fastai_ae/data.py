@@ -12,9 +12,9 @@ import matplotlib.pyplot as plt
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['FASHION_CLASSES', 'CIFAR_TAR', 'CIFAR_JPEG_NAME', 'IMG_EXTS', 'datasets', 'DataError', 'atomic_write', 'ImageData',
-           'read_idx', 'data_roots', 'cache_dir', 'env_data', 'mnist', 'fashion_mnist', 'read_image_tar', 'cifar10',
-           'image_folder', 'load_dataset', 'parse_ints', 'parse_names', 'check_device']
+__all__ = ['FASHION_CLASSES', 'CIFAR_TAR', 'CIFAR_JPEG_NAME', 'IMG_EXTS', 'datasets', 'DataError', 'atomic_write', 'file_lock',
+           'ImageData', 'read_idx', 'data_roots', 'cache_dir', 'env_data', 'mnist', 'fashion_mnist', 'read_image_tar',
+           'cifar10', 'image_folder', 'load_dataset', 'parse_ints', 'parse_names', 'check_device']
 
 # %% ../nbs/00_data.ipynb #b250c8d5
 class DataError(ValueError):
@@ -39,6 +39,18 @@ def atomic_write(fn):
         yield tmp
         os.replace(tmp, fn)   # atomic on one file system
     finally: tmp.unlink(missing_ok=True)
+
+# %% ../nbs/00_data.ipynb #d64cc0ca
+@contextlib.contextmanager
+def file_lock(fn):
+    "Context holding an exclusive lock on the file `fn` (created if needed) against other processes; released on exit, even a crash"
+    import fcntl
+    fn = Path(fn)
+    fn.parent.mkdir(parents=True, exist_ok=True)
+    with open(fn, 'a') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield fn
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
 
 # %% ../nbs/00_data.ipynb #8ad0c904
 class ImageData:

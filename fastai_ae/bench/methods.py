@@ -4,12 +4,12 @@
 
 # %% ../../nbs/20_bench.methods.ipynb #45d5e837
 from __future__ import annotations
-import hashlib, importlib.metadata, os, pickle, warnings
+import contextlib, hashlib, importlib.metadata, os, pickle, random, warnings
 import numpy as np, torch
 from torch import nn
 from fastcore.all import *
-from fastai.torch_core import default_device
-from ..data import ImageData, atomic_write
+from fastai.torch_core import default_device, set_seed
+from ..data import ImageData, atomic_write, file_lock
 from ..loaders import *
 from ..layers import Registry
 from ..callbacks import KLWarmup, SkipValid, Consistency
@@ -145,20 +145,33 @@ def _ae_key(task, kind, nz, stage='ae'):
     h = hashlib.sha1(task.pool.numpy().tobytes()).hexdigest()[:8]
     return f"{task.ds.name}-{task.protocol}-s{task.seed}-{kind}-nz{nz}-e{task.epochs[stage]}-{h}.pth"
 
+@contextlib.contextmanager
+def _seeded(seed):
+    "Context seeded with `seed` that puts the caller's random state (python, numpy, torch, CUDA) back after"
+    st = random.getstate(),np.random.get_state()
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_initialized() else []):
+        set_seed(seed)
+        try: yield
+        finally: random.setstate(st[0]); np.random.set_state(st[1])
+
 def _cached_fit(task, learn, key, n, lr):
     "Load `learn`'s weights from `task.cache`/`key`, or `fit_one_cycle` it for `n` epochs (no validation) and save them there"
     fn = None if task.cache is None else task.cache/key
-    if fn is not None and fn.exists():
-        try:
-            learn.model.load_state_dict(torch.load(fn, map_location=task.device))
-            learn.cache_file,learn.cached = fn,True
-            return learn
-        except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, KeyError) as e:
-            warnings.warn(f"the cached autoencoder {fn} is damaged ({type(e).__name__}: {e}); training it again")
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=SkipValid())
-    if fn is not None:
-        fn.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(fn) as t: torch.save(learn.model.state_dict(), t)
+    # one process trains a key while the others (`bench --jobs`) wait for it, then load it
+    with (file_lock(fn.with_name(f'.{fn.name}.lock')) if fn is not None else contextlib.nullcontext()):
+        if fn is not None and fn.exists():
+            try:
+                learn.model.load_state_dict(torch.load(fn, map_location=task.device))
+                learn.cache_file,learn.cached = fn,True
+                return learn
+            except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, KeyError) as e:
+                warnings.warn(f"the cached autoencoder {fn} is damaged ({type(e).__name__}: {e}); training it again")
+        # seeded by the task alone, the caller's random state untouched: the weights, and all the cell does after, are the same
+        # whichever cell (or worker) trains them and whether they are trained or loaded
+        with _seeded(task.seed), learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=SkipValid())
+        if fn is not None:
+            fn.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(fn) as t: torch.save(learn.model.state_dict(), t)
     learn.cache_file,learn.cached = fn,False
     return learn
 

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/21_bench.run.ipynb #4e4db01b
 from __future__ import annotations
-import csv, datetime, inspect, json, os, shlex, sys, time
+import csv, datetime, inspect, json, multiprocessing, os, queue, shlex, sys, time
 from functools import partial
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +12,7 @@ import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from fastai.torch_core import set_seed
 import fastai_ae
-from ..data import load_dataset, parse_ints, parse_names, check_device, atomic_write
+from ..data import load_dataset, parse_ints, parse_names, check_device, atomic_write, file_lock
 from .methods import methods, protocols, make_task, stage_names, default_epochs, budgets, load_plugins
 
 # %% auto #0
@@ -106,6 +106,14 @@ def append_result(fn, row):
     fn = Path(fn)
     miss = [c for c in COLS if c not in row]
     if miss: raise ValueError(f"a result row needs the fields {COLS}; missing {miss}")
+    # `bench --jobs` workers append to one file: one at a time
+    with file_lock(_lockfile(fn)): _append(fn, row)
+
+def _lockfile(fn):
+    "The lock file that guards results file `fn`"
+    return Path(fn).with_name(f'.{Path(fn).name}.lock')
+
+def _append(fn, row):
     read_results(fn)  # refuse to append to a file that is not a results file
     with open(fn, 'a+', newline='') as f:
         f.seek(0, os.SEEK_END)
@@ -250,6 +258,9 @@ def plot_label_efficiency(rows, refs=True):
 def write_report(out, cmd=None, png=True):
     "Regenerate `results.md` (and `label_efficiency.png`) in `out` from its `results.csv`, listing `cmd` after the earlier commands"
     out = Path(out)
+    with file_lock(_lockfile(out/'results.csv')): return _report(out, cmd, png)
+
+def _report(out, cmd, png):
     rows = read_results(out/'results.csv')
     # Every command that wrote into `out`, in order, so the page says how all of its cells were made
     fc = out/'commands.txt'
@@ -345,11 +356,97 @@ def _method_kw(f, weights):
     "`weights=weights` for a method `f` that takes pretrained `weights` (the ResNet-18's ImageNet file), else nothing"
     return dict(weights=weights) if weights is not None and 'weights' in inspect.signature(f).parameters else {}
 
+def _task(ds, protocol, n, s, dev, ep, cache, budget):
+    "The task of `n` labels and seed `s` (cut down under the smoke budget)"
+    t = make_task(ds, protocol, n, seed=s, device=dev, epochs=ep, cache=cache)
+    return smoke_cut(t) if budget=='smoke' else t
+
+def _cell_row(registry, m, task, weights, dname, budget):
+    "Run method `m` on `task`: its `results.csv` row, with the cell's seconds"
+    t = time.time()
+    set_seed(task.seed)  # a cell's result must not depend on the cells that ran before it in this process
+    r = _run_cell(partial(registry[m], **_method_kw(registry[m], weights)), task)
+    return dict(dataset=task.ds.name, protocol=task.protocol, method=m, n=task.n, seed=task.seed, acc=round(float(r['acc']), 6),
+                seconds=round(time.time()-t, 2), device=dname, weights=r.get('weights'), note=r.get('note'),
+                epochs=_epochs_str(task.epochs), budget=budget, date=datetime.datetime.now().isoformat(timespec='seconds'))
+
+def _units(cells):
+    "`cells` (seed, n, method) grouped by (seed, method), in order: a unit's cells share a pretrained model, so one worker runs them in turn"
+    g = {}
+    for c in cells: g.setdefault((c[0], c[2]), []).append(c)
+    return list(g.values())
+
+def _worker_devices(dev, jobs):
+    "One device per worker: the GPUs in turn on a machine with several (when `--device` names none), else `dev` for all"
+    k = torch.cuda.device_count() if dev.type=='cuda' else 0
+    return [torch.device('cuda', w%k) for w in range(jobs)] if k > 1 and dev.index is None else [dev]*jobs
+
+def _bench_worker(w, spec, units, msgs):
+    "A `--jobs` worker: runs the units it takes from `units`, appends each row to the shared `results.csv`, reports to `msgs`"
+    try:
+        torch.set_num_threads(spec['threads'])
+        registry = load_plugins()
+        ds = load_dataset(spec['dataset'], path=spec['data']) if isinstance(spec['dataset'], str) else spec['dataset']
+        args = spec['protocol'], spec['device'], spec['epochs'], spec['out']/'cache', spec['budget']
+        with no_bars():
+            while (u := units.get()) is not None:
+                for s,n,m in u:
+                    msgs.put(('start', w, (s,n,m), None))
+                    t = time.time()
+                    try:
+                        row = _cell_row(registry, m, _task(ds, args[0], n, s, *args[1:]), spec['weights'], spec['dname'], spec['budget'])
+                        append_result(spec['out']/'results.csv', row)
+                        msgs.put(('done', w, (s,n,m), row))
+                    except Exception as e: msgs.put(('failed', w, (s,n,m), (f"{type(e).__name__}: {e}", time.time()-t)))
+    finally: msgs.put(('exit', w, None, None))
+
+def _run_jobs(todo, jobs, spec, report, say):
+    "Run the cells `todo` in `jobs` worker processes; `report()` after each finished cell; the failures"
+    ctx = multiprocessing.get_context('spawn')   # CUDA, and torch's threads, do not survive a fork
+    units,msgs = ctx.Queue(),ctx.Queue()
+    for u in _units(todo): units.put(u)
+    for _ in range(jobs): units.put(None)
+    devs = _worker_devices(spec['device'], jobs)
+    procs = [ctx.Process(target=_bench_worker, args=(w, dict(spec, device=devs[w]), units, msgs), daemon=True) for w in range(jobs)]
+    for p in procs: p.start()
+    say(f"bench: {jobs} workers ({', '.join(map(str, dict.fromkeys(devs)))}, {spec['threads']} thread(s) each)")
+    alive,running,failed = set(range(jobs)),{},[]
+    try:
+        while alive:
+            try: kind,w,cell,info = msgs.get(timeout=1)
+            except queue.Empty:
+                for w in [w for w in alive if not procs[w].is_alive()]:   # died without a word (killed, out of memory)
+                    alive.discard(w)
+                    if w in running: failed.append((running.pop(w), f"worker {w} died (exit code {procs[w].exitcode})", 0.))
+                continue
+            if kind=='start': running[w] = cell
+            elif kind=='exit': alive.discard(w)
+            else:
+                running.pop(w, None)
+                if kind=='done': say(cell, w, info); report()
+                else: failed.append((cell, *info)); say(cell, w, None, *info)
+    finally:
+        for p in procs:
+            if p.is_alive(): p.terminate()
+            p.join()
+    return failed
+
+def _check_jobs(jobs, methods, registry):
+    "`jobs` as a positive int; its workers import the methods, so each must live in a module"
+    try: j = int(jobs)
+    except (TypeError, ValueError): raise ValueError(f"--jobs must be a positive integer (worker processes), got {jobs!r}")
+    if (j!=jobs and not isinstance(jobs, str)) or j < 1: raise ValueError(f"--jobs must be a positive integer (worker processes), got {jobs!r}")
+    local = [m for m in methods if getattr(registry[m], '__module__', None)=='__main__']
+    if j > 1 and local: raise ValueError(f"--jobs {j} runs methods in new processes, which cannot see {local}, defined in this session only: "
+                                         "register them in a module (or a plugin), or use jobs=1")
+    return j
+
 def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, seeds=1, out='runs/bench', epochs=None,
-              budget='full', device=None, data=None, weights=None):
-    "Run every (method, n, seed) cell not yet in `out/results.csv`; write `results.csv`, `results.md`, `label_efficiency.png`"
+              budget='full', device=None, data=None, weights=None, jobs=1):
+    "Run every (method, n, seed) cell not yet in `out/results.csv`, in `jobs` processes; write `results.csv`, `results.md`, `label_efficiency.png`"
     registry = load_plugins()
     methods = parse_names(methods, registry, 'method(s)')
+    jobs = _check_jobs(jobs, methods, registry)
     if protocol not in protocols: raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(protocols)}")
     if labels is None and protocol not in DEFAULT_LABELS: raise ValueError(f"give --labels for protocol {protocol!r}")
     labels = parse_labels(DEFAULT_LABELS[protocol] if labels is None else labels)
@@ -359,10 +456,7 @@ def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, see
     dev,out = check_device(device),check_out(out)
     dname = device_name(dev)
     ds = load_dataset(dataset, path=data) if isinstance(dataset, str) else dataset
-    cache = out/'cache'
-    def task(n, s):
-        t = make_task(ds, protocol, n, seed=s, device=dev, epochs=ep, cache=cache)
-        return smoke_cut(t) if budget=='smoke' else t
+    task = lambda n, s: _task(ds, protocol, n, s, dev, ep, out/'cache', budget)
     tasks = {n:task(n, seeds[0]) for n in labels}  # the protocol rejects impossible label counts before anything trains
     cmd = bench_command(dataset if isinstance(dataset, str) else ds.name, protocol, labels, methods, seeds, out,
                         parse_epochs(epochs), budget, device, data, weights)
@@ -377,25 +471,36 @@ def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, see
     todo = [c for c in cells if (dsn, protocol, c[2], c[1], c[0]) not in prev]
     print(f"bench: {dsn}, protocol {protocol}, {len(cells)} cells on {dname}, epochs {estr}, budget {budget}; "
           + (f"{len(cells)-len(todo)} already in {fn}, {len(todo)} to run" if len(todo)<len(cells) else f"writing {fn}"), flush=True)
+    k = len(cells)-len(todo)
+    def say(cell, w=None, row=None, err=None, secs=None):
+        "One line per finished or failed cell (the progress view of every worker)"
+        nonlocal k
+        if isinstance(cell, str): return print(cell, flush=True)
+        s,n,m = cell
+        k += row is not None
+        name,by = f"[{k}/{len(cells)}] {dsn} {protocol} {m} n={n} seed={s}",('' if w is None else f" (worker {w})")
+        print(f"{name}: {row['acc']:.1%} in {row['seconds']:.1f}s{by}" if row else f"{name}: FAILED after {secs:.1f}s{by}: {err}", flush=True)
     failed = []
     try:
-        for i,(s,n,m) in enumerate(todo, len(cells)-len(todo)+1):
-            if (tasks[n].n, tasks[n].seed)!=(n, s): tasks[n] = task(n, s)
-            name,t = f"[{i}/{len(cells)}] {dsn} {protocol} {m} n={n} seed={s}",time.time()
-            set_seed(s)  # a cell's result must not depend on the cells that ran before it in this process
-            try: r = _run_cell(partial(registry[m], **_method_kw(registry[m], weights)), tasks[n])
-            except Exception as e:
-                print(f"{name}: FAILED after {time.time()-t:.1f}s: {type(e).__name__}: {e}", flush=True)
-                failed.append(f"{m} n={n} seed={s}: {type(e).__name__}: {e}")
-                continue
-            secs = time.time()-t
-            append_result(fn, dict(dataset=dsn, protocol=protocol, method=m, n=n, seed=s, acc=round(float(r['acc']), 6), seconds=round(secs, 2),
-                                   device=dname, weights=r.get('weights'), note=r.get('note'), epochs=_epochs_str(tasks[n].epochs),
-                                   budget=budget, date=datetime.datetime.now().isoformat(timespec='seconds')))
-            print(f"{name}: {r['acc']:.1%} in {secs:.1f}s", flush=True)
-            write_report(out, cmd)
+        if jobs > 1 and len(todo) > 1:
+            spec = dict(dataset=dataset if isinstance(dataset, str) else ds, data=data, protocol=protocol, epochs=ep, budget=budget,
+                        weights=weights, device=dev, dname=dname, out=out, threads=max(1, torch.get_num_threads()//jobs))
+            failed = _run_jobs(todo, jobs, spec, lambda: write_report(out, cmd), say)
+        else:
+            for s,n,m in todo:
+                if (tasks[n].n, tasks[n].seed)!=(n, s): tasks[n] = task(n, s)
+                t = time.time()
+                try: row = _cell_row(registry, m, tasks[n], weights, dname, budget)
+                except Exception as e:
+                    failed.append(((s,n,m), f"{type(e).__name__}: {e}", time.time()-t))
+                    say(*failed[-1][:1], None, None, *failed[-1][1:])
+                    continue
+                append_result(fn, row)
+                say((s,n,m), None, row)
+                write_report(out, cmd)
     finally: rows = write_report(out, cmd)
-    if failed: raise BenchError(f"{len(failed)} cell(s) failed (rerun the same command to retry them):\n  " + '\n  '.join(failed))
+    if failed: raise BenchError(f"{len(failed)} cell(s) failed (rerun the same command to retry them):\n  " +
+                                '\n  '.join(f"{m} n={n} seed={s}: {e}" for (s,n,m),e,_ in failed))
     return summarise(rows)
 
 # %% ../../nbs/21_bench.run.ipynb #84b1372e
@@ -412,6 +517,7 @@ def bench_parser(p):
     p.add_argument('--epochs', default=None, help=f"epochs per stage overriding the budget: ae=2,clf=5 (stages {', '.join(stage_names())}), or one int for all")
     p.add_argument('--device', default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument('--data', default=None, help="folder holding the dataset files (default: $FASTAI_AE_DATA, then the caches)")
+    p.add_argument('--jobs', default=1, type=int, help="worker processes running cells side by side (one per GPU on a machine with several); the page is the same as with 1")
     p.add_argument('--weights', default=None, help="ResNet-18 ImageNet weights (a torchvision resnet18 .pth) for the resnet18 method (default: the torchvision cache, else a random init, reported as such)")
     return p
 
@@ -419,4 +525,4 @@ def bench(args):
     "Run `fastai-ae bench` with the parsed `args`"
     out = args.out or Path('runs/bench')/f"{Path(args.dataset).name}-{args.protocol}"
     return run_bench(args.dataset, args.protocol, args.labels, args.methods, args.seeds, out, epochs=args.epochs,
-                     budget=args.budget, device=args.device, data=args.data, weights=args.weights)
+                     budget=args.budget, device=args.device, data=args.data, weights=args.weights, jobs=args.jobs)

@@ -1,0 +1,55 @@
+"`fastai-ae bench --jobs N`: cells in N worker processes, one shared resumable store, the same page as a sequential run"
+import os, subprocess, sys
+from pathlib import Path
+import pytest
+from fastcore.test import test_eq as eq
+from fastai_ae.bench.run import read_results, run_bench, KEY
+
+needs_data = pytest.mark.skipif(not os.environ.get('FASTAI_AE_DATA'), reason='needs FASTAI_AE_DATA')
+ARGS = ['--labels', '100', '--methods', 'ae,vae,cnn,pca_svm', '--seeds', '2', '--budget', 'smoke', '--device', 'cpu']
+
+def bench(out, *args):
+    "`fastai-ae bench` with `args` into `out`, one thread per process so that both runs compute alike"
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    return subprocess.run([sys.executable, '-m', 'fastai_ae', 'bench', *ARGS, '--out', str(out), *args],
+                          capture_output=True, text=True, timeout=900, env=env)
+
+def _cells(out): return {tuple(r[k] for k in KEY):r['acc'] for r in read_results(Path(out)/'results.csv')}
+
+def _page(out):
+    "results.md without what differs between runs: the seconds, the dates and the folder"
+    ls = (Path(out)/'results.md').read_text().replace(str(out), 'OUT').splitlines()
+    return [l.rsplit('|', 2)[0] if l.startswith('| ') else l for l in ls if not l.startswith(('- finished', '- cells'))]
+
+@needs_data
+def test_jobs_2_same_cells_as_sequential(tmp_path):
+    a,b = tmp_path/'seq',tmp_path/'par'
+    r = bench(a)
+    assert r.returncode==0, r.stderr[-3000:]
+    r = bench(b, '--jobs', '2')
+    assert r.returncode==0, r.stderr[-3000:]
+    assert '2 workers' in r.stdout and '(worker 1)' in r.stdout, r.stdout
+    eq(len(_cells(b)), 8)
+    eq(_cells(a), _cells(b))                 # the same cells, to the last digit of the accuracy
+    eq(_page(a), _page(b))
+    # the autoencoders were trained once per (kind, seed): 2 kinds x 2 seeds
+    eq(len(list((b/'cache').glob('*.pth'))), 4)
+    # and a rerun with --jobs finds everything done
+    r = bench(b, '--jobs', '2')
+    assert '8 already in' in r.stdout, r.stdout
+
+@pytest.mark.parametrize('jobs,msg', [(0, '--jobs must be a positive integer'), (1.5, '--jobs must be a positive integer'),
+                                      ('two', '--jobs must be a positive integer')])
+def test_bad_jobs(tmp_path, jobs, msg):
+    with pytest.raises(ValueError, match=msg): run_bench('mnist', methods='cnn', out=tmp_path/'o', jobs=jobs)
+    assert not (tmp_path/'o').exists()
+
+def test_session_methods_refused(tmp_path):
+    "A method defined in `__main__` (a notebook, a script) cannot be imported by the workers: a clear error before anything runs"
+    scr = tmp_path/'s.py'
+    scr.write_text("from fastai_ae.bench.methods import register_method\nfrom fastai_ae.bench.run import run_bench\n"
+                   "@register_method('here_only')\ndef here_only(task): return dict(acc=0.5)\n"
+                   f"run_bench('mnist', methods='here_only', out={str(tmp_path/'o')!r}, jobs=2)\n")
+    r = subprocess.run([sys.executable, str(scr)], capture_output=True, text=True, timeout=300)
+    assert r.returncode!=0
+    assert "cannot see ['here_only'], defined in this session only" in r.stderr, r.stderr[-2000:]
