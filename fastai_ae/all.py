@@ -12,4 +12,6 @@ from .transfer import *
 from .ssvae import *
 from .latent import *
 from .ladder import *
+from .augment import *
+from .fixmatch import *
 from .distributed import *

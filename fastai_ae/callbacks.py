@@ -19,7 +19,8 @@ from .data import atomic_write
 
 # %% auto #0
 __all__ = ['KLWarmup', 'Denoise', 'NaNGuard', 'CPUMixedPrecision', 'default_cbs', 'SkipValid', 'LabelsIn', 'cons_kl',
-           'Consistency', 'EpochTimer', 'PrintTable', 'Checkpoint', 'resume_epoch', 'AsyncSmoothLoss', 'CudaGraphStep']
+           'Consistency', 'EMA', 'EpochTimer', 'PrintTable', 'Checkpoint', 'resume_epoch', 'AsyncSmoothLoss',
+           'CudaGraphStep']
 
 # %% ../nbs/05_callbacks.ipynb #c1255a25
 class KLWarmup(Callback):
@@ -166,6 +167,34 @@ class Consistency(Callback):
         self.total,self.count = self.total + self.kl,self.count+1
     def after_fit(self): self.learn.metrics = [m for m in self.learn.metrics if m is not self.metric]
 
+
+# %% ../nbs/05_callbacks.ipynb #475e44f4
+class EMA(Callback):
+    "Validate with, and end on (`final`), an exponential moving average of the weights with decay `decay` per step"
+    order = Recorder.order-1
+    def __init__(self, decay=0.999, final=True):
+        if not 0 <= decay < 1: raise ValueError(f"`decay` must be in [0,1), got {decay}")
+        self.decay,self.final = decay,final
+    def before_fit(self):
+        self.on = not hasattr(self.learn, 'lr_finder')       # `lr_find` puts its own weights back
+        self.m = getattr(self.model, 'module', self.model)   # under `DistributedDataParallel`, the model inside
+        self.avg,self.t = {k:v.detach().clone() for k,v in self.m.state_dict().items()},0
+    def after_step(self):
+        if not self.on: return
+        self.t += 1
+        d = min(self.decay, (1+self.t)/(10+self.t))
+        with torch.no_grad():
+            for k,v in self.m.state_dict().items():
+                if v.is_floating_point(): self.avg[k].lerp_(v.detach(), 1-d)
+                else: self.avg[k].copy_(v)
+    def before_validate(self):
+        if not (self.on and self.t): return
+        self.saved = {k:v.detach().clone() for k,v in self.m.state_dict().items()}
+        self.m.load_state_dict(self.avg)
+    def after_validate(self):
+        if getattr(self, 'saved', None) is not None: self.m.load_state_dict(self.saved); self.saved = None
+    def after_fit(self):
+        if self.on and self.final and self.t: self.m.load_state_dict(self.avg)
 
 # %% ../nbs/05_callbacks.ipynb #e60db79d
 def _sync(dev):

@@ -12,6 +12,7 @@ from fastcore.all import *
 from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
 from fastai.data.transforms import CategoryMap
+from fasttransform import Transform
 from fastai.torch_core import default_device, to_device, TensorImage, TensorImageBW, TensorCategory
 from .data import ImageData, image_folder
 from fastai.data.transforms import get_image_files, RandomSplitter
@@ -88,10 +89,16 @@ def show_grid(x, titles=None, nrows=None, ncols=None, figsize=None, row_titles=N
     return fig
 
 # %% ../nbs/01_loaders.ipynb #2a0f5ae7
+def _split_of(t):
+    "The split `t` runs on: its `split_idx`; 0 (training) for kornia's augmentations, which have none"
+    return getattr(t, 'split_idx', 0 if type(t).__module__.startswith('kornia.augmentation') else None)
+
 def apply_tfms(x, tfms, split_idx=None):
-    "Apply the batch transforms `tfms` to `x`, skipping those meant for another split (fastai's `split_idx`)"
+    "Apply the batch transforms `tfms` (fastai's, kornia's or callables) to `x`, skipping those meant for another split"
     for t in L(tfms):
-        if getattr(t, 'split_idx', None) in (None, split_idx): x = t(x)
+        if _split_of(t) not in (None, split_idx): continue
+        # fastai's transforms act on a `TensorImage` only and would hand a plain tensor back untouched
+        x = t(TensorImage(x), split_idx=split_idx).as_subclass(torch.Tensor) if isinstance(t, Transform) else t(x)
     return x
 
 class RandFlip:

@@ -17,12 +17,15 @@ from ..learner import AELearner, ae_learner
 from ..transfer import *
 from ..ssvae import *
 from ..ladder import ladder_learner
+from ..augment import weak_tfms
+from ..fixmatch import FixMatch
 
 # %% auto #0
 __all__ = ['methods', 'protocols', 'register_method', 'stage_names', 'default_epochs', 'budgets', 'load_plugins', 'Task',
            'make_task', 'pretrained_ae', 'task_acc', 'ae_method', 'vae_method', 'm1_vae', 'm1_method', 'cnn_method',
            'resnet18_method', 'pca_svm_method', 'task_dls', 'accuracy_on', 'm2_method', 'm1m2_method', 'm1m2_z_method',
-           'm1m2_cons_method', 'ladder_method', 'ladder_gamma_method', 'ladder_conv_method', 'ladder_noise_method']
+           'm1m2_cons_method', 'ladder_method', 'ladder_gamma_method', 'ladder_conv_method', 'ladder_noise_method',
+           'fixmatch_method', 'ae_fixmatch_method']
 
 # %% ../../nbs/20_bench.methods.ipynb #6220f84a
 methods = Registry('method')
@@ -75,9 +78,10 @@ def load_plugins(group:str='fastai_ae.methods'):
 
 # %% ../../nbs/20_bench.methods.ipynb #3fe6dfe0
 # Full-budget epochs. 'tiny' pretrains on 512 images (4 batches an epoch): many more epochs for a comparable number of steps
-_EPOCHS = dict(kingma=dict(ae=30, clf=40, ft=20, m1=100, m2=50, ladder=150),
-               tiny=dict(ae=300, clf=60, ft=30, m1=300, m2=300, ladder=300))
-_CPU = dict(ae=.2, clf=.5, ft=.25, m1=.3, m2=.2, ladder=20/150)
+# `fm` counts FixMatch's steps in hundreds: its epochs would be passes over a handful of labelled images
+_EPOCHS = dict(kingma=dict(ae=30, clf=40, ft=20, m1=100, m2=50, ladder=150, fm=100),
+               tiny=dict(ae=300, clf=60, ft=30, m1=300, m2=300, ladder=300, fm=100))
+_CPU = dict(ae=.2, clf=.5, ft=.25, m1=.3, m2=.2, ladder=20/150, fm=.2)
 def _ep(*stages): return {p:{s:e[s] for s in stages} for p,e in _EPOCHS.items()}
 def _cpu(*stages): return dict(cpu={s:_CPU[s] for s in stages})
 
@@ -357,3 +361,31 @@ def ladder_conv_method(task:Task) -> dict:
 def ladder_noise_method(task:Task) -> dict:
     "The full ladder's MLP with every denoising cost off: a noisy classifier on the labels alone (ablation)"
     return _ladder(task, [0.]*7)
+
+# %% ../../nbs/20_bench.methods.ipynb #08f81560
+def _fixmatch(task, learn_fn, lr=3e-3, bs=32):
+    "Train `learn_fn(dls, cbs)` with `FixMatch` on `task`'s pool for `task.epochs['fm']` hundred steps"
+    dls = _lbl_dls(task, bs=bs, tfms=weak_tfms(task.lbl_data().x.shape[-2:]))
+    fm = FixMatch(task.pool_data().x)
+    learn = learn_fn(dls, fm)
+    steps = 100*task.epochs['fm']
+    n = max(1, round(steps/len(dls.train)))
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=SkipValid())
+    note = f"FixMatch tau={fm.thresh:g} mu={fm.mu} bs {bs}, {n*len(dls.train)} steps, EMA {fm.ema.decay:g}"
+    return learn, note
+
+@register_method('fixmatch', epochs=_ep('fm'), budgets=_cpu('fm'))
+def fixmatch_method(task:Task) -> dict:
+    "The 2-conv CNN from scratch, trained with FixMatch on the labels and the pool"
+    learn,note = _fixmatch(task, lambda dls, cb: simple_cnn_learner(dls, cbs=cb))
+    return dict(acc=task_acc(learn), weights=None, note=f"2-conv CNN, {note}")
+
+@register_method('ae_fixmatch', epochs=_ep('ae', 'fm'), budgets=_cpu('ae', 'fm'))
+def ae_fixmatch_method(task:Task) -> dict:
+    "The pretrained conv autoencoder's encoder, unfrozen under a new head, trained with FixMatch"
+    ae = pretrained_ae(task, 'ae')
+    def mk(dls, cb):
+        learn = encoder_learner(dls, ae, freeze=False, cbs=cb)
+        return learn
+    learn,note = _fixmatch(task, mk, lr=slice(3e-4, 3e-3))
+    return dict(acc=task_acc(learn), weights=None if ae.cache_file is None else str(ae.cache_file), note=f"ae encoder, {note}")
