@@ -14,4 +14,5 @@ from .latent import *
 from .ladder import *
 from .augment import *
 from .fixmatch import *
+from .pretext import *
 from .distributed import *

@@ -10,7 +10,7 @@ import kornia.augmentation as K
 from fastcore.all import *
 
 # %% auto #0
-__all__ = ['weak_tfms', 'RandAug']
+__all__ = ['weak_tfms', 'RandAug', 'simclr_tfms']
 
 # %% ../nbs/13_augment.ipynb #454f1c3e
 def weak_tfms(size, shift=0.125, flip=False):
@@ -40,3 +40,15 @@ class RandAug(nn.Module):
         for o in self.ops: x = o(x)
         if self.cut is not None: x = self.cut(x)
         return x.clamp(0, 1)
+
+# %% ../nbs/13_augment.ipynb #d80d13a1
+def simclr_tfms(size, rgb=None, scale=None, blur=False):
+    "SimCLR's view of images of `size` (h,w) or (c,h,w): random resized crop, flip and colour distortion (RGB), or crop and jitter (grey)"
+    sz = (size,size) if isinstance(size, int) else tuple(size)
+    h,w = sz[-2:]
+    if rgb is None: rgb = len(sz)==3 and sz[0]==3
+    tfms = [K.RandomResizedCrop((h, w), scale=scale or ((0.08 if rgb else 0.3), 1.))]
+    if rgb: tfms += [K.RandomHorizontalFlip(), K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), K.RandomGrayscale(p=0.2)]
+    else: tfms += [K.ColorJitter(0.4, 0.4, p=0.8)]
+    if blur: tfms.append(K.RandomGaussianBlur((3, 3) if h < 64 else (23, 23), (0.1, 2.), p=0.5))
+    return tfms

@@ -168,7 +168,7 @@ class Consistency(Callback):
     def after_fit(self): self.learn.metrics = [m for m in self.learn.metrics if m is not self.metric]
 
 
-# %% ../nbs/05_callbacks.ipynb #475e44f4
+# %% ../nbs/05_callbacks.ipynb #bb25c229
 class EMA(Callback):
     "Validate with, and end on (`final`), an exponential moving average of the weights with decay `decay` per step"
     order = Recorder.order-1

@@ -40,7 +40,7 @@ def atomic_write(fn):
         os.replace(tmp, fn)   # atomic on one file system
     finally: tmp.unlink(missing_ok=True)
 
-# %% ../nbs/00_data.ipynb #271a76be
+# %% ../nbs/00_data.ipynb #d4658c15
 @contextlib.contextmanager
 def file_lock(fn):
     "Context holding an exclusive lock on the file `fn` (created if needed) against other processes; released on exit, even a crash"

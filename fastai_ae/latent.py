@@ -16,10 +16,10 @@ from .loaders import show_grid
 __all__ = ['interp_codes', 'anomaly_auc', 'save_plots']
 
 # %% ../nbs/08_latent.ipynb #4bfa6c89
-def _check_ae(learn, what):
-    "Raise a `TypeError` unless `learn` is an `AELearner` whose model can encode and decode"
+def _check_ae(learn, what, need=('encode','decode','nz')):
+    "Raise a `TypeError` unless `learn` is an `AELearner` whose model has `need` (can encode and decode)"
     m = getattr(learn, 'model', None)
-    if not isinstance(learn, AELearner) or not all(hasattr(m, a) for a in ('encode','decode','nz')):
+    if not isinstance(learn, AELearner) or not all(hasattr(m, a) for a in need):
         raise TypeError(f"`{what}` needs an autoencoder learner (from `ae_learner`, a model with `encode`, `decode` and `nz`), "
                         f"got a {type(learn).__name__} with a {type(m).__name__} model, which has no decoder")
 
@@ -86,7 +86,7 @@ def _scatter(xy, y, vocab, title, figsize=(6,5.5)):
 @patch
 def plot_latents(self:AELearner, dl=None, method='tsne', n=2000, ds_idx=1, seed=0, figsize=(6,5.5)):
     "2-D projection (`method`: 'tsne', 'pca' or 'umap') of the latent means of `n` images of `dl`, coloured by class"
-    _check_ae(self, 'plot_latents')
+    _check_ae(self, 'plot_latents', ('encode','nz'))   # an encoder is enough: pretext learners have no decoder
     if method not in ('tsne','pca','umap'): raise ValueError(f"`method` must be 'tsne', 'pca' or 'umap', got {method!r}")
     if n is not None and n < 5: raise ValueError(f"`n` must be at least 5 points to project, got {n}")
     dl = _subset(_loader(self, dl, ds_idx), n, seed)

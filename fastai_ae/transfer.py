@@ -82,7 +82,8 @@ def _ae_parts(ae):
     if isinstance(ae, Learner):
         norm = getattr(ae.dls, 'norm', False)
         ae = ae.model
-    if isinstance(ae, AutoEncoder): return ae.enc, ae.bn, norm
+    # an autoencoder, or any model with an encoder `enc` and a bottleneck `bn` (the pretext learners' `Pretext`)
+    if isinstance(ae, AutoEncoder) or (hasattr(ae, 'enc') and hasattr(getattr(ae, 'bn', None), 'encode')): return ae.enc, ae.bn, norm
     if isinstance(ae, (tuple,list,nn.Sequential)) and len(ae)==2 and hasattr(ae[1], 'encode'): return ae[0], ae[1], norm
     raise TypeError(f"expected a trained autoencoder: an `AELearner`, an `AutoEncoder` or its (encoder, bottleneck), got {type(ae).__name__}")
 

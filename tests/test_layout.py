@@ -267,3 +267,10 @@ def test_notebook_numbers():
         w,n = _wing(nb.stem, m and m.group(1)), int(nb.stem[:2])
         if not lo[w][0] <= n <= lo[w][1]: bad.append(f'{nb.name}: {w} notebook numbered {n}, expected {lo[w][0]}-{lo[w][1]}')
     eq(bad, [])
+
+def test_notebook_cells_have_ids():
+    "Every notebook cell carries an `id`: nbdev-export names each exported cell by it, so a cell without one gets a new random name on every export and `.ci/run`'s check that a clean export changes nothing fails"
+    import json
+    bad = [f'{nb.name} cell {i}' for nb in sorted((PKG.parent/'nbs').glob('*.ipynb'))
+           for i,c in enumerate(json.loads(nb.read_text())['cells']) if not c.get('id')]
+    eq(bad, [])

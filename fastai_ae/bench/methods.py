@@ -19,13 +19,15 @@ from ..ssvae import *
 from ..ladder import ladder_learner
 from ..augment import weak_tfms
 from ..fixmatch import FixMatch
+from ..pretext import rotnet_learner, simclr_learner
 
 # %% auto #0
 __all__ = ['methods', 'protocols', 'register_method', 'stage_names', 'default_epochs', 'budgets', 'load_plugins', 'Task',
            'make_task', 'pretrained_ae', 'task_acc', 'ae_method', 'vae_method', 'm1_vae', 'm1_method', 'cnn_method',
            'resnet18_method', 'pca_svm_method', 'task_dls', 'accuracy_on', 'm2_method', 'm1m2_method', 'm1m2_z_method',
            'm1m2_cons_method', 'ladder_method', 'ladder_gamma_method', 'ladder_conv_method', 'ladder_noise_method',
-           'fixmatch_method', 'ae_fixmatch_method']
+           'fixmatch_method', 'ae_fixmatch_method', 'pretrained_pretext', 'rotnet_method', 'rotnet_ft_method',
+           'simclr_method', 'simclr_ft_method']
 
 # %% ../../nbs/20_bench.methods.ipynb #6220f84a
 methods = Registry('method')
@@ -79,9 +81,10 @@ def load_plugins(group:str='fastai_ae.methods'):
 # %% ../../nbs/20_bench.methods.ipynb #3fe6dfe0
 # Full-budget epochs. 'tiny' pretrains on 512 images (4 batches an epoch): many more epochs for a comparable number of steps
 # `fm` counts FixMatch's steps in hundreds: its epochs would be passes over a handful of labelled images
-_EPOCHS = dict(kingma=dict(ae=30, clf=40, ft=20, m1=100, m2=50, ladder=150, fm=100),
-               tiny=dict(ae=300, clf=60, ft=30, m1=300, m2=300, ladder=300, fm=100))
-_CPU = dict(ae=.2, clf=.5, ft=.25, m1=.3, m2=.2, ladder=20/150, fm=.2)
+# `rot` and `clr` pretrain RotNet and SimCLR on the pool (RotNet's batch is four times larger: all four rotations)
+_EPOCHS = dict(kingma=dict(ae=30, clf=40, ft=20, m1=100, m2=50, ladder=150, fm=100, rot=30, clr=100),
+               tiny=dict(ae=300, clf=60, ft=30, m1=300, m2=300, ladder=300, fm=100, rot=300, clr=600))
+_CPU = dict(ae=.2, clf=.5, ft=.25, m1=.3, m2=.2, ladder=20/150, fm=.2, rot=1/6, clr=.15)
 def _ep(*stages): return {p:{s:e[s] for s in stages} for p,e in _EPOCHS.items()}
 def _cpu(*stages): return dict(cpu={s:_CPU[s] for s in stages})
 
@@ -204,12 +207,13 @@ def _lbl_dls(task, bs=64, **kwargs):
     "Classifier loaders on the labelled images, validated on the task's test set"
     return cls_dls(task.lbl_data(), bs=min(bs, len(task.lbl)), device=task.device, **kwargs)
 
-def _transfer(task, kind, lr=1e-2):
-    ae = pretrained_ae(task, kind)
+def _transfer(task, kind, lr=1e-2, ft=True, ae=None):
+    "`encoder_learner` on the labels with the encoder of `ae` (default: the task's `pretrained_ae` of `kind`), frozen, then fine-tuned if `ft`"
+    if ae is None: ae = pretrained_ae(task, kind)
     learn = encoder_learner(_lbl_dls(task, norm=ae.dls.norm), ae)
     _fit(learn, task.epochs['clf'], lr)
     note = f"{kind} pretrained on {len(task.pool)} images ({'cached' if ae.cached else 'trained'}), head {task.epochs['clf']} ep"
-    if task.epochs['ft'] > 0:
+    if ft and task.epochs['ft'] > 0:
         learn.unfreeze()
         _fit(learn, task.epochs['ft'], slice(lr/100, lr/10))
         note += f", fine-tuned {task.epochs['ft']} ep"
@@ -362,7 +366,7 @@ def ladder_noise_method(task:Task) -> dict:
     "The full ladder's MLP with every denoising cost off: a noisy classifier on the labels alone (ablation)"
     return _ladder(task, [0.]*7)
 
-# %% ../../nbs/20_bench.methods.ipynb #08f81560
+# %% ../../nbs/20_bench.methods.ipynb #1da8ec23
 def _fixmatch(task, learn_fn, lr=3e-3, bs=32):
     "Train `learn_fn(dls, cbs)` with `FixMatch` on `task`'s pool for `task.epochs['fm']` hundred steps"
     dls = _lbl_dls(task, bs=bs, tfms=weak_tfms(task.lbl_data().x.shape[-2:]))
@@ -389,3 +393,32 @@ def ae_fixmatch_method(task:Task) -> dict:
         return learn
     learn,note = _fixmatch(task, mk, lr=slice(3e-4, 3e-3))
     return dict(acc=task_acc(learn), weights=None if ae.cache_file is None else str(ae.cache_file), note=f"ae encoder, {note}")
+
+# %% ../../nbs/20_bench.methods.ipynb #f70a0899
+def pretrained_pretext(task:Task, kind='simclr', nz=64, bs=256, lr=3e-3) -> AELearner:
+    "A RotNet or SimCLR (`kind`) conv encoder trained on `task.pool` for `task.epochs['rot']` or `task.epochs['clr']` epochs, or loaded from `task.cache`"
+    fns = dict(rotnet=rotnet_learner, simclr=simclr_learner)
+    if kind not in fns: raise ValueError(f"`kind` must be 'rotnet' or 'simclr', got {kind!r}")
+    st = dict(rotnet='rot', simclr='clr')[kind]
+    learn = fns[kind](_pool_dls(task, bs), nz=nz)
+    return _cached_fit(task, learn, _ae_key(task, kind, nz, st), task.epochs[st], lr)
+
+@register_method('rotnet', epochs=_ep('rot', 'clf'), budgets=_cpu('rot', 'clf'))
+def rotnet_method(task:Task) -> dict:
+    "RotNet's conv encoder pretrained on the pool, frozen under a head trained on the labels"
+    return _transfer(task, 'rotnet', ft=False, ae=pretrained_pretext(task, 'rotnet'))
+
+@register_method('rotnet_ft', epochs=_ep('rot', 'clf', 'ft'), budgets=_cpu('rot', 'clf', 'ft'))
+def rotnet_ft_method(task:Task) -> dict:
+    "`rotnet`, then fine-tuned with discriminative learning rates"
+    return _transfer(task, 'rotnet', ae=pretrained_pretext(task, 'rotnet'))
+
+@register_method('simclr', epochs=_ep('clr', 'clf'), budgets=_cpu('clr', 'clf'))
+def simclr_method(task:Task) -> dict:
+    "SimCLR's conv encoder pretrained on the pool, frozen under a head trained on the labels"
+    return _transfer(task, 'simclr', ft=False, ae=pretrained_pretext(task, 'simclr'))
+
+@register_method('simclr_ft', epochs=_ep('clr', 'clf', 'ft'), budgets=_cpu('clr', 'clf', 'ft'))
+def simclr_ft_method(task:Task) -> dict:
+    "`simclr`, then fine-tuned with discriminative learning rates"
+    return _transfer(task, 'simclr', ae=pretrained_pretext(task, 'simclr'))

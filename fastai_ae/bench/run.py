@@ -162,6 +162,9 @@ def summarise(rows):
     g = df.groupby(['dataset', 'protocol', 'method', 'n'], sort=False)
     s = g.agg(mean=('acc', 'mean'), std=('acc', 'std'), k=('acc', 'size'), seconds=('seconds', 'mean')).reset_index()
     s['mean'] *= 100; s['std'] *= 100
+    # methods in the registry's order, whatever order their cells finished in (`--jobs N` finishes them in any order)
+    rank = {m:i for i,m in enumerate(methods)}
+    s = s.sort_values('method', key=lambda c: c.map(lambda m: rank.get(m, len(rank))), kind='stable').reset_index(drop=True)
     return s[cols]
 
 # %% ../../nbs/21_bench.run.ipynb #29c317f4
