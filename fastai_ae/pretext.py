@@ -53,8 +53,8 @@ class RotNet(Callback):
     "Replace each batch by its four rotations and the rotation labels (RotNet's pretext task)"
     order = 1
     def before_batch(self):
-        self.learn.xb,y = (rotate_batch(self.xb[0])[0],),rotate_batch(self.xb[0])[1]
-        self.learn.yb = (y,)
+        xs,y = rotate_batch(self.xb[0])
+        self.learn.xb,self.learn.yb = (xs,),(y,)
 
 # %% ../nbs/15_pretext.ipynb #03b93c37
 def _pretext_model(dls, enc, nz, head, enc_kw):
