@@ -10,7 +10,7 @@ from fastcore.all import *
 from fastai.callback.core import Callback
 from fastai.learner import Metric
 from fastai.losses import CrossEntropyLossFlat
-from fastai.metrics import LossMetrics
+from fastai.metrics import LossMetrics, accuracy
 from fastai.torch_core import params
 from .loaders import TensorDL, apply_tfms
 from .layers import encoders, bottlenecks
@@ -79,8 +79,8 @@ def rotnet_learner(dls, enc='conv', nz=64, enc_kw=None, knn=None, opt_func=adamw
                           metrics=mets, cbs=[RotNet()]+default_cbs()+L(cbs), **kwargs)
 
 def _rot_acc(inp, targ):
-    "Share of the rotations predicted right"
-    return (inp.argmax(-1)==targ).float().mean()
+    "Share of the rotations predicted right (fastai's `accuracy`, named for the table)"
+    return accuracy(inp, targ)
 _rot_acc.__name__ = 'rot_acc'
 
 # %% ../nbs/15_pretext.ipynb #89142d78
@@ -148,16 +148,10 @@ class KNNAccuracy(Metric):
         if k > len(x_mem): raise ValueError(f"`k` ({k}) is larger than the memory ({len(x_mem)} images)")
     def reset(self): self.learn = None
     def accumulate(self, learn): self.learn = learn
-    def _feats(self, x):
-        l = self.learn
-        return torch.cat([l.model.encode(l.dls.valid.process(x[i:i+self.bs])) for i in range(0, len(x), self.bs)])
     @property
     def value(self):
         if self.learn is None: return None
-        m = self.learn.model
-        was = m.training; m.eval()
-        with torch.no_grad(): fm,fq = self._feats(self.x_mem),self._feats(self.x_q)
-        m.train(was)
+        fm,fq = self.learn.encode(self.x_mem, self.bs),self.learn.encode(self.x_q, self.bs)    # eval mode, no gradients
         p = knn_predict(fm, self.y_mem.to(fm.device), fq, self.k)
         return float((p.cpu()==self.y_q.cpu()).float().mean())
     @property

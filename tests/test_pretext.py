@@ -9,7 +9,7 @@ from fastai_ae.loaders import TensorDS, ae_dls, cls_dls
 from fastai_ae.transfer import few_labels, encoder_learner
 from fastai_ae.augment import weak_tfms
 from fastai_ae.fixmatch import FixMatch
-from fastai_ae.pretext import rotnet_learner, simclr_learner, nt_xent, NTXent, rotate_batch, KNNAccuracy, knn_predict, Pretext
+from fastai_ae.pretext import rotnet_learner, simclr_learner, nt_xent, NTXent, rotate_batch, KNNAccuracy, knn_predict
 
 needs_data = pytest.mark.skipif(not os.environ.get('FASTAI_AE_DATA'), reason='needs FASTAI_AE_DATA')
 LEARNERS = dict(rotnet=rotnet_learner, simclr=simclr_learner)

@@ -207,9 +207,9 @@ def _lbl_dls(task, bs=64, **kwargs):
     "Classifier loaders on the labelled images, validated on the task's test set"
     return cls_dls(task.lbl_data(), bs=min(bs, len(task.lbl)), device=task.device, **kwargs)
 
-def _transfer(task, kind, lr=1e-2, ft=True, ae=None):
-    "`encoder_learner` on the labels with the encoder of `ae` (default: the task's `pretrained_ae` of `kind`), frozen, then fine-tuned if `ft`"
-    if ae is None: ae = pretrained_ae(task, kind)
+def _transfer(task, kind, lr=1e-2, ft=True):
+    "`encoder_learner` on the labels with the task's pretrained encoder of `kind` (an autoencoder or a pretext task), frozen, then fine-tuned if `ft`"
+    ae = pretrained_pretext(task, kind) if kind in _PRETEXT else pretrained_ae(task, kind)
     learn = encoder_learner(_lbl_dls(task, norm=ae.dls.norm), ae)
     _fit(learn, task.epochs['clf'], lr)
     note = f"{kind} pretrained on {len(task.pool)} images ({'cached' if ae.cached else 'trained'}), head {task.epochs['clf']} ep"
@@ -395,30 +395,31 @@ def ae_fixmatch_method(task:Task) -> dict:
     return dict(acc=task_acc(learn), weights=None if ae.cache_file is None else str(ae.cache_file), note=f"ae encoder, {note}")
 
 # %% ../../nbs/20_bench.methods.ipynb #f70a0899
+_PRETEXT = dict(rotnet=(rotnet_learner, 'rot'), simclr=(simclr_learner, 'clr'))   # learner and pretraining stage
+
 def pretrained_pretext(task:Task, kind='simclr', nz=64, bs=256, lr=3e-3) -> AELearner:
     "A RotNet or SimCLR (`kind`) conv encoder trained on `task.pool` for `task.epochs['rot']` or `task.epochs['clr']` epochs, or loaded from `task.cache`"
-    fns = dict(rotnet=rotnet_learner, simclr=simclr_learner)
-    if kind not in fns: raise ValueError(f"`kind` must be 'rotnet' or 'simclr', got {kind!r}")
-    st = dict(rotnet='rot', simclr='clr')[kind]
-    learn = fns[kind](_pool_dls(task, bs), nz=nz)
+    if kind not in _PRETEXT: raise ValueError(f"`kind` must be 'rotnet' or 'simclr', got {kind!r}")
+    learner,st = _PRETEXT[kind]
+    learn = learner(_pool_dls(task, bs), nz=nz)
     return _cached_fit(task, learn, _ae_key(task, kind, nz, st), task.epochs[st], lr)
 
 @register_method('rotnet', epochs=_ep('rot', 'clf'), budgets=_cpu('rot', 'clf'))
 def rotnet_method(task:Task) -> dict:
     "RotNet's conv encoder pretrained on the pool, frozen under a head trained on the labels"
-    return _transfer(task, 'rotnet', ft=False, ae=pretrained_pretext(task, 'rotnet'))
+    return _transfer(task, 'rotnet', ft=False)
 
 @register_method('rotnet_ft', epochs=_ep('rot', 'clf', 'ft'), budgets=_cpu('rot', 'clf', 'ft'))
 def rotnet_ft_method(task:Task) -> dict:
     "`rotnet`, then fine-tuned with discriminative learning rates"
-    return _transfer(task, 'rotnet', ae=pretrained_pretext(task, 'rotnet'))
+    return _transfer(task, 'rotnet')
 
 @register_method('simclr', epochs=_ep('clr', 'clf'), budgets=_cpu('clr', 'clf'))
 def simclr_method(task:Task) -> dict:
     "SimCLR's conv encoder pretrained on the pool, frozen under a head trained on the labels"
-    return _transfer(task, 'simclr', ft=False, ae=pretrained_pretext(task, 'simclr'))
+    return _transfer(task, 'simclr', ft=False)
 
 @register_method('simclr_ft', epochs=_ep('clr', 'clf', 'ft'), budgets=_cpu('clr', 'clf', 'ft'))
 def simclr_ft_method(task:Task) -> dict:
     "`simclr`, then fine-tuned with discriminative learning rates"
-    return _transfer(task, 'simclr', ae=pretrained_pretext(task, 'simclr'))
+    return _transfer(task, 'simclr')
