@@ -18,7 +18,7 @@ from fastai.torch_core import to_float, rank_distrib
 from .data import atomic_write
 
 # %% auto #0
-__all__ = ['KLWarmup', 'Denoise', 'NaNGuard', 'CPUMixedPrecision', 'default_cbs', 'SkipValid', 'LabelsIn', 'cons_kl',
+__all__ = ['KLWarmup', 'Denoise', 'NaNGuard', 'CPUMixedPrecision', 'default_cbs', 'SkipValid', 'TrainTfms', 'LabelsIn', 'cons_kl',
            'Consistency', 'EMA', 'EpochTimer', 'PrintTable', 'Checkpoint', 'resume_epoch', 'AsyncSmoothLoss',
            'CudaGraphStep']
 
@@ -117,6 +117,18 @@ class SkipValid(Callback):
     "Skip the validation pass after each epoch, for a fit whose result is measured afterwards"
     order = Recorder.order + 1  # after the Recorder has reset its validation metrics (they then read None)
     def before_validate(self): raise CancelValidException()
+
+# %% ../nbs/05_callbacks.ipynb #7ba53da8
+class TrainTfms(Callback):
+    "Put the batch transforms `tfms` in front of the training loader's own for the fit (the library's `TensorDL`)"
+    order = -10
+    def __init__(self, tfms): self.tfms = L(tfms)
+    def before_fit(self):
+        dl = self.dls.train
+        if not hasattr(dl, 'tfms'): raise TypeError(f"`TrainTfms` adds batch transforms to the library's loaders (`TensorDL`), got {type(dl).__name__}")
+        # idempotent: a fit that died before `after_fit` left them in
+        dl.tfms = self.tfms + [t for t in dl.tfms if t not in self.tfms]
+    def after_fit(self): self.dls.train.tfms = L(t for t in self.dls.train.tfms if t not in self.tfms)
 
 # %% ../nbs/05_callbacks.ipynb #53a71f29
 class LabelsIn(Callback):

@@ -5,6 +5,7 @@
 # %% ../nbs/14_fixmatch.ipynb #ce3d25af
 from __future__ import annotations
 import torch, torch.nn.functional as F
+from torch import Tensor
 from fastcore.all import *
 from fastai.callback.core import Callback
 from fastai.learner import Recorder, Metric
@@ -14,16 +15,30 @@ from .augment import weak_tfms, RandAug
 from .callbacks import EMA
 
 # %% auto #0
-__all__ = ['fixmatch_loss', 'FixMatch']
+__all__ = ['fixmatch_loss', 'flex_thresh', 'FixMatch']
 
 # %% ../nbs/14_fixmatch.ipynb #a4ff63f5
 def fixmatch_loss(lw, ls, thresh=0.95):
-    "FixMatch's unlabelled term (eq. 4) from weak-view logits `lw` and strong-view logits `ls`, and the mask of pseudo-labels at or above `thresh`"
+    "FixMatch's unlabelled term (eq. 4) from weak-view logits `lw` and strong-view logits `ls`, and the mask of pseudo-labels at or above `thresh` (a number, or one per class)"
     if lw.shape!=ls.shape: raise ValueError(f"weak and strong logits must have the same shape, got {tuple(lw.shape)} and {tuple(ls.shape)}")
     q = F.softmax(lw.detach().float(), 1)     # the pseudo-label is a target: no gradient through the weak view
     conf,pl = q.max(1)
+    if isinstance(thresh, Tensor):
+        if thresh.shape!=(lw.shape[1],): raise ValueError(f"per-class `thresh` must have one value per class ({lw.shape[1]}), got shape {tuple(thresh.shape)}")
+        thresh = thresh.to(conf.device)[pl]
     mask = (conf >= thresh).float()
     return (F.cross_entropy(ls, pl, reduction='none')*mask).mean(), mask
+
+
+# %% ../nbs/14_fixmatch.ipynb #2e8e7531
+def flex_thresh(status, c, thresh=0.95):
+    "FlexMatch's per-class thresholds (Zhang et al. 2021, eqs. 6 and 11) for `c` classes from the learning `status` of each pool image (its class, or -1)"
+    if status.ndim!=1 or status.dtype!=torch.long: raise TypeError(f"`status` must be a 1-d long tensor of classes (-1: not yet learnt), got {status.dtype} of shape {tuple(status.shape)}")
+    if len(status) and (status.min() < -1 or status.max() >= c): raise ValueError(f"`status` holds classes in [-1, {c-1}], got values in [{int(status.min())}, {int(status.max())}]")
+    sigma = torch.bincount(status[status >= 0], minlength=c).float()
+    unused = (status < 0).sum().float()
+    beta = sigma / torch.maximum(sigma.max(), unused).clamp_min(1)
+    return beta/(2-beta)*thresh
 
 # %% ../nbs/14_fixmatch.ipynb #dbdac6b9
 class _Col(Metric):
@@ -42,14 +57,14 @@ def _pool(pool):
     return x
 
 class FixMatch(Callback):
-    "FixMatch: confident pseudo-labels (`thresh`) of weak views of `pool` images train strong views, `mu` unlabelled per labelled, weight `lam`"
+    "FixMatch: confident pseudo-labels (`thresh`, per class if `flex`) of weak views of `pool` images train strong views, `mu` unlabelled per labelled, weight `lam`"
     order = Recorder.order-1    # the columns must be in `learn.metrics` before the `Recorder` names them
-    def __init__(self, pool, mu=7, thresh=0.95, lam=1., weak=None, strong=None, ema=0.999):
+    def __init__(self, pool, mu=7, thresh=0.95, lam=1., weak=None, strong=None, ema=0.999, flex=False):
         self.pool = _pool(pool)
         if isinstance(mu, bool) or int(mu)!=mu or mu < 1: raise ValueError(f"`mu` (unlabelled images per labelled one) must be a positive integer, got {mu!r}")
         if not 0 <= thresh <= 1: raise ValueError(f"`thresh` (confidence of a pseudo-label) must be in [0,1], got {thresh}")
         if not lam >= 0: raise ValueError(f"`lam` (weight of the unlabelled term) must be >= 0, got {lam}")
-        self.mu,self.thresh,self.lam = int(mu),thresh,lam
+        self.mu,self.thresh,self.lam,self.flex = int(mu),thresh,lam,flex
         self.weak = L(weak) if weak is not None else L(weak_tfms(self.pool.shape[-2:]))
         self.strong = L(strong) if strong is not None else L(RandAug())
         self.ema = None if ema is None else EMA(ema)
@@ -63,6 +78,8 @@ class FixMatch(Callback):
         if self.pool.shape[1:]!=dl.x.shape[1:]:
             raise ValueError(f"`pool` images {tuple(self.pool.shape[1:])} and the labelled images {tuple(dl.x.shape[1:])} differ in shape")
         self.tdl,self.px = dl,self.pool.to(dl.device)
+        # FlexMatch's learning status: the class each pool image was last confidently predicted as, -1 while never
+        if self.flex: self.status = torch.full((len(self.px),), -1, dtype=torch.long, device=dl.device)
         self.learn.metrics = self.learn.metrics + [c for c in self.cols if c not in self.learn.metrics]
         if self.ema is not None: self.ema.learn = self.learn; self.ema.before_fit()
 
@@ -71,7 +88,8 @@ class FixMatch(Callback):
     def before_batch(self):
         if not self.training: return
         xl = self.xb[0]
-        u = self.px[torch.randint(len(self.px), (self.mu*len(xl),), device=self.px.device)].float().div_(255)
+        self.ui = torch.randint(len(self.px), (self.mu*len(xl),), device=self.px.device)
+        u = self.px[self.ui].float().div_(255)
         # both views on the device, per image; normalised as the loader normalises its images
         xw,xs = [self.tdl.normalize(apply_tfms(u, t, 0)) for t in (self.weak, self.strong)]
         self.nl = len(xl)
@@ -85,7 +103,12 @@ class FixMatch(Callback):
 
     def after_loss(self):
         if not self.training: return
-        lu,mask = fixmatch_loss(self.lw, self.ls, self.thresh)
+        thr = flex_thresh(self.status, self.lw.shape[1], self.thresh) if self.flex else self.thresh
+        lu,mask = fixmatch_loss(self.lw, self.ls, thr)
+        if self.flex:
+            conf,pl = F.softmax(self.lw.detach().float(), 1).max(1)
+            sel = conf > self.thresh
+            self.status[self.ui[sel]] = pl[sel]
         sup = self.learn.loss_grad
         self.learn.loss_grad = sup + self.lam*lu
         self.learn.loss = self.learn.loss_grad.detach().clone()

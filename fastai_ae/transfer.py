@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_transfer.ipynb #6cc4b149
 from __future__ import annotations
-import copy, warnings
+import copy, math, warnings
 import numpy as np, torch
 from torch import nn
 from fastcore.all import *
@@ -22,10 +22,12 @@ from .data import ImageData
 from .loaders import *
 from .models import AutoEncoder
 from .learner import AELearner, ae_learner, adamw
-from .callbacks import default_cbs
+from .callbacks import default_cbs, TrainTfms
+from .augment import weak_tfms
+from .loaders import _split_of
 
 # %% auto #0
-__all__ = ['few_labels', 'Encode', 'flat_head', 'encoder_splitter', 'encoder_learner', 'simple_cnn_learner', 'RGBNorm',
+__all__ = ['few_labels', 'Encode', 'flat_head', 'encoder_splitter', 'aug_cbs', 'encoder_learner', 'simple_cnn_learner', 'RGBNorm',
            'rgb_tfms', 'resnet18_weights', 'resnet18_learner']
 
 # %% ../nbs/09_transfer.ipynb #e1a8ac46
@@ -96,11 +98,37 @@ def _same_norm(a, b):
     if a is None or b is None: return a is None and b is None
     return all(torch.allclose(x.cpu().flatten(), y.cpu().flatten()) for x,y in zip(a,b))
 
+# %% ../nbs/09_transfer.ipynb #ea9d5d27
+def aug_cbs(dls, aug=None) -> list:
+    "The callbacks giving `dls`' training batches the augmentation `aug`: None the weak view unless the loader has random transforms, False none, or transforms"
+    if aug is False: return []
+    dl = dls.train
+    if not hasattr(dl, 'tfms'):
+        if aug is None: return []     # not the library's loader: fastai's own `batch_tfms` are the user's to choose
+        raise TypeError(f"`aug` adds batch transforms to the library's loaders (`cls_dls`), got a training loader {type(dl).__name__}")
+    if aug is None and any(_split_of(t)==0 for t in dl.tfms): return []
+    return [TrainTfms(weak_tfms(dl.x.shape[-2:]) if aug in (None, True) else aug)]
+
+@patch
+def fit_few(self:Learner, steps:int, lr=2e-3, freeze_pct=0.25, lr_mult=100, pct_start=0.3, div=5., **kwargs):
+    "fastai's `fine_tune` in optimiser `steps`: `freeze_pct` of them on the head if the body is frozen, the rest unfrozen at `slice(lr/lr_mult, lr)`"
+    if isinstance(steps, bool) or int(steps)!=steps or steps < 1: raise ValueError(f"`steps` must be a positive integer, got {steps!r}")
+    if not 0 <= freeze_pct < 1: raise ValueError(f"`freeze_pct` must be in [0,1), got {freeze_pct}")
+    n = len(self.dls.train)
+    if n==0: raise ValueError("the training loader gives no batches: fewer images than one batch with `drop_last`")
+    if self.opt is None: self.create_opt()
+    nf = round(steps*freeze_pct) if self.opt.frozen_idx > 0 else 0   # a body to keep frozen for a while
+    if nf:
+        self.fit_one_cycle(math.ceil(nf/n), slice(lr), pct_start=0.99, **kwargs)
+        lr /= 2
+    self.unfreeze()
+    self.fit_one_cycle(math.ceil((steps-nf)/n), slice(lr/lr_mult, lr), pct_start=pct_start, div=div, **kwargs)
+
 # %% ../nbs/09_transfer.ipynb #73904ab1
 @delegates(Learner.__init__)
 def encoder_learner(dls, ae, n_out=None, head=None, freeze=True, lin_ftrs=None, ps=0.5, opt_func=adamw, metrics=accuracy,
-                    loss_func=None, cbs=None, **kwargs) -> Learner:
-    "Classifier `Learner`: the encoder of a trained autoencoder `ae` as body and a new `head` (frozen body if `freeze`)"
+                    loss_func=None, cbs=None, aug=None, **kwargs) -> Learner:
+    "Classifier `Learner`: the encoder of a trained autoencoder `ae` as body and a new `head` (frozen body if `freeze`), with the weak view `aug`"
     enc,bn,norm = _ae_parts(ae)
     if norm is not False and not _same_norm(norm, getattr(dls, 'norm', None)):
         raise ValueError("`dls` must preprocess images as the autoencoder's loaders did: pass `norm=ae.dls.norm` to `cls_dls`")
@@ -119,14 +147,14 @@ def encoder_learner(dls, ae, n_out=None, head=None, freeze=True, lin_ftrs=None, 
     model = nn.Sequential(body, head).to(dev)
     kwargs.setdefault('train_bn', False)
     learn = Learner(dls, model, loss_func=ifnone(loss_func, CrossEntropyLossFlat()), opt_func=opt_func, splitter=encoder_splitter,
-                    metrics=metrics, cbs=[BnFreeze()]+default_cbs()+L(cbs), **kwargs)
+                    metrics=metrics, cbs=[BnFreeze()]+default_cbs()+aug_cbs(dls, aug)+L(cbs), **kwargs)
     if freeze: learn.freeze()
     return learn
 
 # %% ../nbs/09_transfer.ipynb #4d65b4b6
 @delegates(Learner.__init__)
-def simple_cnn_learner(dls, nfs=(32,64), nh=128, ps=0.25, n_out=None, opt_func=adamw, metrics=accuracy, cbs=None, **kwargs) -> Learner:
-    "A 2-conv CNN (`nfs` channels, stride 2) with a `nh` hidden layer, trained from scratch on `dls`"
+def simple_cnn_learner(dls, nfs=(32,64), nh=128, ps=0.25, n_out=None, opt_func=adamw, metrics=accuracy, cbs=None, aug=None, **kwargs) -> Learner:
+    "A 2-conv CNN (`nfs` channels, stride 2) with a `nh` hidden layer, trained from scratch on `dls` with the weak view `aug`"
     n_out = ifnone(n_out, getattr(dls, 'c', None))
     if not n_out: raise ValueError("`n_out` (number of classes) is not given and `dls` has no `c`")
     x,_ = dls.one_batch()
@@ -136,7 +164,7 @@ def simple_cnn_learner(dls, nfs=(32,64), nh=128, ps=0.25, n_out=None, opt_func=a
     for _ in nfs: h,w = (h+1)//2,(w+1)//2
     model = nn.Sequential(*convs, Flatten(), LinBnDrop(nfs[-1]*h*w, nh, p=ps, act=nn.ReLU(inplace=True), lin_first=True),
                           LinBnDrop(nh, n_out, bn=False, p=2*ps)).to(x.device)
-    return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=opt_func, metrics=metrics, cbs=default_cbs()+L(cbs), **kwargs)
+    return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=opt_func, metrics=metrics, cbs=default_cbs()+aug_cbs(dls, aug)+L(cbs), **kwargs)
 
 # %% ../nbs/09_transfer.ipynb #bc54aef8
 class RGBNorm:
@@ -161,13 +189,13 @@ def resnet18_weights(weights=None):
     return fs[0] if fs else None
 
 @delegates(vision_learner)
-def resnet18_learner(dls, weights=None, n_out=None, opt_func=adamw, metrics=accuracy, cbs=None, **kwargs) -> Learner:
-    "fastai `vision_learner` on a torchvision ResNet-18, with ImageNet weights from disk if found (never downloaded)"
+def resnet18_learner(dls, weights=None, n_out=None, opt_func=adamw, metrics=accuracy, cbs=None, aug=None, **kwargs) -> Learner:
+    "fastai `vision_learner` on a torchvision ResNet-18, with ImageNet weights from disk if found (never downloaded), with the weak view `aug`"
     from torchvision.models import resnet18
     fn = resnet18_weights(weights)
     # pretrained=False: torchvision would otherwise try to download the weights; we load them ourselves
     learn = vision_learner(dls, resnet18, pretrained=False, normalize=False, n_out=ifnone(n_out, getattr(dls, 'c', None)),
-                           opt_func=opt_func, metrics=metrics, loss_func=CrossEntropyLossFlat(), cbs=default_cbs()+L(cbs), **kwargs)
+                           opt_func=opt_func, metrics=metrics, loss_func=CrossEntropyLossFlat(), cbs=default_cbs()+aug_cbs(dls, aug)+L(cbs), **kwargs)
     if fn is None:
         warnings.warn("no ResNet-18 ImageNet weights found (looked in the torchvision cache and `weights`): random init")
         learn.weights = 'random init'

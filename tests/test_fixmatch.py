@@ -3,6 +3,7 @@ import os
 import pytest, torch
 from fastcore.test import test_eq as eq
 from fastai.torch_core import set_seed
+from fastai.callback.core import Callback
 from fastai_ae.data import ImageData, load_dataset
 from fastai_ae.loaders import TensorDS, cls_dls, ae_dls
 from fastai_ae.learner import ae_learner
@@ -73,3 +74,24 @@ def test_needs_a_classifier_loader():
     learn = simple_cnn_learner(cls_dls(ds, bs=16, device='cpu'))
     with pytest.raises(ValueError, match='differ in shape'):
         with learn.no_bar(): learn.fit(1, cbs=FixMatch(other))
+
+@needs_data
+def test_flex_thresholds_follow_learning(ds):
+    "FixMatch(flex=True): every pseudo-label counts at first (all thresholds 0), the status records confident pool images, the mask column stays in [0,1]"
+    from fastai_ae.fixmatch import flex_thresh
+    set_seed(0)
+    dls = _dls(ds, few_labels(ds, 100), 500)
+    fm = FixMatch(TensorDS(ds.x[:3000]), mu=2, flex=True)
+    learn = simple_cnn_learner(dls, cbs=fm)
+    masks = []
+    class Rec(Callback):
+        order = 100
+        def after_batch(self):
+            if self.training: masks.append(fm.sums['mask']/fm.steps)
+    with learn.no_bar(), learn.no_logging(): learn.fit(4, 3e-3, cbs=Rec())
+    eq(masks[0], 1.)                            # warm-up: nothing learnt yet, so no threshold
+    eq(fm.status.shape, (3000,))
+    assert (fm.status >= 0).any() and (fm.status < 10).all()
+    thr = flex_thresh(fm.status, 10, fm.thresh)
+    assert ((thr >= 0) & (thr <= fm.thresh)).all()
+    assert all(0 <= m <= 1 for m in masks)

@@ -24,10 +24,10 @@ from ..pretext import rotnet_learner, simclr_learner
 # %% auto #0
 __all__ = ['methods', 'protocols', 'register_method', 'stage_names', 'default_epochs', 'budgets', 'load_plugins', 'Task',
            'make_task', 'pretrained_ae', 'task_acc', 'ae_method', 'vae_method', 'm1_vae', 'm1_method', 'cnn_method',
-           'resnet18_method', 'pca_svm_method', 'task_dls', 'accuracy_on', 'm2_method', 'm1m2_method', 'm1m2_z_method',
-           'm1m2_cons_method', 'ladder_method', 'ladder_gamma_method', 'ladder_conv_method', 'ladder_noise_method',
-           'fixmatch_method', 'ae_fixmatch_method', 'pretrained_pretext', 'rotnet_method', 'rotnet_ft_method',
-           'simclr_method', 'simclr_ft_method']
+           'cnn_aug_method', 'resnet18_method', 'pca_svm_method', 'task_dls', 'accuracy_on', 'm2_method', 'm1m2_method',
+           'm1m2_z_method', 'm1m2_cons_method', 'ladder_method', 'ladder_gamma_method', 'ladder_conv_method',
+           'ladder_noise_method', 'fixmatch_method', 'flexmatch_method', 'ae_fixmatch_method', 'pretrained_pretext',
+           'rotnet_method', 'rotnet_ft_method', 'simclr_method', 'simclr_ft_method']
 
 # %% ../../nbs/20_bench.methods.ipynb #6220f84a
 methods = Registry('method')
@@ -80,11 +80,11 @@ def load_plugins(group:str='fastai_ae.methods'):
 
 # %% ../../nbs/20_bench.methods.ipynb #3fe6dfe0
 # Full-budget epochs. 'tiny' pretrains on 512 images (4 batches an epoch): many more epochs for a comparable number of steps
-# `fm` counts FixMatch's steps in hundreds: its epochs would be passes over a handful of labelled images
+# `fm` and `sup` count FixMatch's and the few-label recipe's steps in hundreds: their epochs would be passes over a handful of labelled images
 # `rot` and `clr` pretrain RotNet and SimCLR on the pool (RotNet's batch is four times larger: all four rotations)
-_EPOCHS = dict(kingma=dict(ae=30, clf=40, ft=20, m1=100, m2=50, ladder=150, fm=100, rot=30, clr=100),
-               tiny=dict(ae=300, clf=60, ft=30, m1=300, m2=300, ladder=300, fm=100, rot=300, clr=600))
-_CPU = dict(ae=.2, clf=.5, ft=.25, m1=.3, m2=.2, ladder=20/150, fm=.2, rot=1/6, clr=.15)
+_EPOCHS = dict(kingma=dict(ae=30, clf=40, ft=20, m1=100, m2=50, ladder=150, fm=300, rot=30, clr=100, sup=50),
+               tiny=dict(ae=300, clf=60, ft=30, m1=300, m2=300, ladder=300, fm=100, rot=300, clr=600, sup=50))
+_CPU = dict(ae=.2, clf=.5, ft=.25, m1=.3, m2=.2, ladder=20/150, fm=1/3, rot=1/6, clr=.15, sup=.4)
 def _ep(*stages): return {p:{s:e[s] for s in stages} for p,e in _EPOCHS.items()}
 def _cpu(*stages): return dict(cpu={s:_CPU[s] for s in stages})
 
@@ -210,7 +210,7 @@ def _lbl_dls(task, bs=64, **kwargs):
 def _transfer(task, kind, lr=1e-2, ft=True):
     "`encoder_learner` on the labels with the task's pretrained encoder of `kind` (an autoencoder or a pretext task), frozen, then fine-tuned if `ft`"
     ae = pretrained_pretext(task, kind) if kind in _PRETEXT else pretrained_ae(task, kind)
-    learn = encoder_learner(_lbl_dls(task, norm=ae.dls.norm), ae)
+    learn = encoder_learner(_lbl_dls(task, norm=ae.dls.norm), ae, aug=False)   # the committed tables' recipe: no augmentation
     _fit(learn, task.epochs['clf'], lr)
     note = f"{kind} pretrained on {len(task.pool)} images ({'cached' if ae.cached else 'trained'}), head {task.epochs['clf']} ep"
     if ft and task.epochs['ft'] > 0:
@@ -264,16 +264,25 @@ def m1_method(task:Task) -> dict:
 # %% ../../nbs/20_bench.methods.ipynb #697efb2a
 @register_method('cnn', epochs=_ep('clf'), budgets=_cpu('clf'))
 def cnn_method(task:Task, lr=3e-3) -> dict:
-    "The 2-conv CNN trained on the labelled images only"
-    learn = simple_cnn_learner(_lbl_dls(task))
+    "The 2-conv CNN trained on the labelled images only, for `clf` epochs over them without augmentation (the library's first recipe)"
+    learn = simple_cnn_learner(_lbl_dls(task), aug=False)
     _fit(learn, task.epochs['clf'], lr)
     return dict(acc=task_acc(learn), weights=None, note=f"2-conv CNN from scratch, {task.epochs['clf']} ep")
+
+@register_method('cnn_aug', epochs=_ep('sup'), budgets=_cpu('sup'))
+def cnn_aug_method(task:Task, lr=3e-3) -> dict:
+    "The 2-conv CNN on the labelled images only, with the few-label recipe: the weak view and `fit_few` for `sup` hundred steps"
+    learn = simple_cnn_learner(_lbl_dls(task))
+    n = 100*task.epochs['sup']
+    if n:
+        with learn.no_bar(), learn.no_logging(): learn.fit_few(n, lr, cbs=SkipValid())
+    return dict(acc=task_acc(learn), weights=None, note=f"2-conv CNN from scratch, weak view, {n} steps of bs {learn.dls.train.bs}")
 
 @register_method('resnet18', epochs=_ep('clf', 'ft'), budgets=_cpu('clf', 'ft'))
 def resnet18_method(task:Task, size=None, lr=1e-3, weights=None) -> dict:
     "ResNet-18 (ImageNet weights if on disk) fine-tuned on the labelled images at `size` px (None: the images' own size)"
     if task.ds.shape[0] not in (1,3): raise ValueError(f"resnet18 needs grey or RGB images, got {task.ds.shape[0]} channels")
-    learn = resnet18_learner(_lbl_dls(task, bs=32, tfms=rgb_tfms(size)), weights=weights)
+    learn = resnet18_learner(_lbl_dls(task, bs=32, tfms=rgb_tfms(size)), weights=weights, aug=False)
     pre = learn.weights != 'random init'
     if pre: _fit(learn, task.epochs['clf'], lr); learn.unfreeze()
     _fit(learn, task.epochs['ft'] if pre else task.epochs['clf'], slice(lr/10, lr) if pre else lr)
@@ -367,21 +376,27 @@ def ladder_noise_method(task:Task) -> dict:
     return _ladder(task, [0.]*7)
 
 # %% ../../nbs/20_bench.methods.ipynb #1da8ec23
-def _fixmatch(task, learn_fn, lr=3e-3, bs=32):
-    "Train `learn_fn(dls, cbs)` with `FixMatch` on `task`'s pool for `task.epochs['fm']` hundred steps"
+def _fixmatch(task, learn_fn, lr=3e-3, bs=32, flex=False):
+    "Train `learn_fn(dls, cbs)` with `FixMatch` (FlexMatch's thresholds if `flex`) on `task`'s pool for `task.epochs['fm']` hundred steps"
     dls = _lbl_dls(task, bs=bs, tfms=weak_tfms(task.lbl_data().x.shape[-2:]))
-    fm = FixMatch(task.pool_data().x)
+    fm = FixMatch(task.pool_data().x, flex=flex)
     learn = learn_fn(dls, fm)
     steps = 100*task.epochs['fm']
     n = max(1, round(steps/len(dls.train)))
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=SkipValid())
-    note = f"FixMatch tau={fm.thresh:g} mu={fm.mu} bs {bs}, {n*len(dls.train)} steps, EMA {fm.ema.decay:g}"
+    note = f"{'FlexMatch' if flex else 'FixMatch'} tau={fm.thresh:g} mu={fm.mu} bs {bs}, {n*len(dls.train)} steps, EMA {fm.ema.decay:g}"
     return learn, note
 
 @register_method('fixmatch', epochs=_ep('fm'), budgets=_cpu('fm'))
 def fixmatch_method(task:Task) -> dict:
     "The 2-conv CNN from scratch, trained with FixMatch on the labels and the pool"
     learn,note = _fixmatch(task, lambda dls, cb: simple_cnn_learner(dls, cbs=cb))
+    return dict(acc=task_acc(learn), weights=None, note=f"2-conv CNN, {note}")
+
+@register_method('flexmatch', epochs=_ep('fm'), budgets=_cpu('fm'))
+def flexmatch_method(task:Task) -> dict:
+    "`fixmatch` with FlexMatch's per-class curriculum thresholds (Zhang et al. 2021)"
+    learn,note = _fixmatch(task, lambda dls, cb: simple_cnn_learner(dls, cbs=cb), flex=True)
     return dict(acc=task_acc(learn), weights=None, note=f"2-conv CNN, {note}")
 
 @register_method('ae_fixmatch', epochs=_ep('ae', 'fm'), budgets=_cpu('ae', 'fm'))
