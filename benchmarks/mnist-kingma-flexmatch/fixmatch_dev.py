@@ -11,14 +11,10 @@ p.add_argument('--every', type=int, default=1000); p.add_argument('--thresh', ty
 a = p.parse_args()
 ds = load_dataset(a.ds, os.environ.get('FASTAI_AE_DATA'))
 t = make_task(ds, a.proto, a.n, a.seed, device='cpu')
-g = torch.Generator().manual_seed(100)
-if a.proto=='kingma':
-    cand = torch.tensor(sorted(set(t.pool.tolist())-set(t.lbl.tolist())))
-    val = cand[torch.randperm(len(cand), generator=g)[:10000]]
-    vx,vy = ds.x[val], ds.y[val]
-else:  # tiny: validate on the unlabelled pool images' labels (dev only)
-    cand = torch.tensor(sorted(set(t.pool.tolist())-set(t.lbl.tolist())))
-    vx,vy = ds.x[cand], ds.y[cand]
+cand = torch.tensor(sorted(set(t.pool.tolist())-set(t.lbl.tolist())))   # pool images without a label
+# kingma: 10,000 of them drawn with seed 100; tiny: all of them (their labels are used for development only)
+val = cand[torch.randperm(len(cand), generator=torch.Generator().manual_seed(100))[:10000]] if a.proto=='kingma' else cand
+vx,vy = ds.x[val], ds.y[val]
 set_seed(a.seed)
 dls = _lbl_dls(t, bs=32, tfms=weak_tfms(28))
 dls.valid = dls.valid.new(TensorDS(vx, vy))
