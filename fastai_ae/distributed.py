@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_distributed.ipynb #66029454
 from __future__ import annotations
-import functools
+import atexit, functools
 import torch, torch.distributed as dist
 from fastcore.all import *
 from fastai.learner import Learner
@@ -31,6 +31,10 @@ def _on_cpu(learn):
     d = getattr(learn.dls, 'device', None)
     return not torch.cuda.is_available() if d is None else torch.device(d).type=='cpu'
 
+def _free_group():
+    "Free the process group the launcher's ranks share, if there is one"
+    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+
 _fastai_to_distributed = Learner.to_distributed
 
 @patch
@@ -38,6 +42,9 @@ _fastai_to_distributed = Learner.to_distributed
 def to_distributed(self:Learner, sync_bn=True, **kwargs):
     # accelerate needs `cpu=True` to see the launcher's ranks without a GPU; `SyncBatchNorm` runs on GPUs only
     if _on_cpu(self): kwargs.setdefault('cpu', True); sync_bn = False
+    # accelerate opens the process group and never frees it; a rank that exits with it alive while another still works
+    # (rank 0 saving the learner) can abort in gloo's teardown ("terminate called without an active exception")
+    atexit.unregister(_free_group); atexit.register(_free_group)
     return _fastai_to_distributed(self, sync_bn, **kwargs)
 
 def _model_device(m):

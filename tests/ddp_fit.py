@@ -1,5 +1,5 @@
 "Launched by `tests/test_distributed.py` under `torchrun`: one epoch of a learner on indexed images, written per rank to `out`"
-import sys, json
+import sys, json, time
 from pathlib import Path
 import torch
 from fastai_ae.all import *
@@ -32,3 +32,5 @@ r = rank_distrib()
 torch.save({k:v.detach().cpu() for k,v in learn.model.state_dict().items()}, out/f'weights{r}.pth')
 if r==0: torch.save(init, out/'init.pth')
 (out/f'rank{r}.json').write_text(json.dumps(dict(seen=seen.idx, values=[float(v) for v in learn.recorder.values[-1]], world=num_distrib())))
+# rank 0 works on after rank 1 has exited, as `fastai-ae train` does when it saves: no rank may abort on the way out
+if r==0: time.sleep(2)
