@@ -12,21 +12,24 @@ from fastai.learner import Recorder, Metric
 from .data import ImageData
 from .loaders import TensorDL, TensorDS, apply_tfms, _check_images
 from .augment import weak_tfms, RandAug
-from .callbacks import EMA
+from .callbacks import EMA, ReleaseMemory
 
 # %% auto #0
-__all__ = ['fixmatch_loss', 'flex_thresh', 'FixMatch']
+__all__ = ['pseudo_labels', 'fixmatch_loss', 'flex_thresh', 'FixMatch']
 
 # %% ../nbs/14_fixmatch.ipynb #a4ff63f5
-def fixmatch_loss(lw, ls, thresh=0.95):
-    "FixMatch's unlabelled term (eq. 4) from weak-view logits `lw` and strong-view logits `ls`, and the mask of pseudo-labels at or above `thresh` (a number, or one per class)"
+def pseudo_labels(lw):
+    "The confidence and class of each prediction in weak-view logits `lw`, detached: a pseudo-label is a target, with no gradient"
+    return F.softmax(lw.detach().float(), 1).max(1)
+
+def fixmatch_loss(lw, ls, thresh=0.95, pl=None):
+    "FixMatch's unlabelled term (eq. 4) from weak-view logits `lw` and strong-view logits `ls`, and the mask of pseudo-labels at or above `thresh` (a number, or one per class); `pl`: `pseudo_labels(lw)` if already taken"
     if lw.shape!=ls.shape: raise ValueError(f"weak and strong logits must have the same shape, got {tuple(lw.shape)} and {tuple(ls.shape)}")
-    q = F.softmax(lw.detach().float(), 1)     # the pseudo-label is a target: no gradient through the weak view
-    conf,pl = q.max(1)
+    conf,pl = pseudo_labels(lw) if pl is None else pl
     if isinstance(thresh, Tensor):
         if thresh.shape!=(lw.shape[1],): raise ValueError(f"per-class `thresh` must have one value per class ({lw.shape[1]}), got shape {tuple(thresh.shape)}")
         thresh = thresh.to(conf.device)[pl]
-    mask = (conf >= thresh).float()
+    mask = (conf >= thresh).float()     # eq. 4: 1(max q ≥ τ)
     return (F.cross_entropy(ls, pl, reduction='none')*mask).mean(), mask
 
 
@@ -68,6 +71,7 @@ class FixMatch(Callback):
         self.weak = L(weak) if weak is not None else L(weak_tfms(self.pool.shape[-2:]))
         self.strong = L(strong) if strong is not None else L(RandAug())
         self.ema = None if ema is None else EMA(ema)
+        self.mem = ReleaseMemory()    # the strong policies' tensors change size at every step, which fragments glibc's heap
         self.cols = [_Col(self, nm) for nm in ('sup', 'unsup', 'mask')]
 
     def before_fit(self):
@@ -82,6 +86,7 @@ class FixMatch(Callback):
         if self.flex: self.status = torch.full((len(self.px),), -1, dtype=torch.long, device=dl.device)
         self.learn.metrics = self.learn.metrics + [c for c in self.cols if c not in self.learn.metrics]
         if self.ema is not None: self.ema.learn = self.learn; self.ema.before_fit()
+        self.mem.learn = self.learn; self.mem.before_fit()
 
     def before_train(self): self.sums,self.steps = dict(sup=0., unsup=0., mask=0.),0
 
@@ -104,10 +109,10 @@ class FixMatch(Callback):
     def after_loss(self):
         if not self.training: return
         thr = flex_thresh(self.status, self.lw.shape[1], self.thresh) if self.flex else self.thresh
-        lu,mask = fixmatch_loss(self.lw, self.ls, thr)
+        conf,pl = pseudo_labels(self.lw)
+        lu,mask = fixmatch_loss(self.lw, self.ls, thr, (conf,pl))
         if self.flex:
-            conf,pl = F.softmax(self.lw.detach().float(), 1).max(1)
-            sel = conf > self.thresh
+            sel = conf > self.thresh    # FlexMatch eq. 6 counts an image as learnt above τ, strictly
             self.status[self.ui[sel]] = pl[sel]
         sup = self.learn.loss_grad
         self.learn.loss_grad = sup + self.lam*lu
@@ -116,6 +121,7 @@ class FixMatch(Callback):
         self.steps += 1
         self.lw = self.ls = None
 
+    def after_batch(self): self.mem.after_batch()
     def after_step(self):
         if self.ema is not None: self.ema.after_step()
     def before_validate(self):
