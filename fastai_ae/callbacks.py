@@ -465,11 +465,11 @@ class ReleaseMemory(Callback):
         if isinstance(every, bool) or int(every)!=every or every < 1: raise ValueError(f"`every` must be a positive number of steps, got {every!r}")
         if not slack >= 0: raise ValueError(f"`slack` must be >= 0 bytes, got {slack!r}")
         self.every,self.slack,self.trims = int(every),slack,0
-    def before_fit(self): self.trim,self.base = _glibc_trim(),_rss()
+    def before_fit(self): self.base = None if _glibc_trim() is None else _rss()    # None: nothing to do here
     def after_batch(self):
-        if not self.training or self.trim is None or self.base is None or self.train_iter % self.every: return
+        if not self.training or self.base is None or self.train_iter % self.every: return
         if _rss() - self.base <= self.slack: return
-        self.trim(0)
+        _glibc_trim()(0)    # looked up each time, not kept: a ctypes function would stop `export` from pickling the learner
         self.trims += 1
         self.base = _rss()    # growth counts from here: a run that truly needs more memory is trimmed once, not at every look
 

@@ -95,3 +95,19 @@ def test_flex_thresholds_follow_learning(ds):
     thr = flex_thresh(fm.status, 10, fm.thresh)
     assert ((thr >= 0) & (thr <= fm.thresh)).all() and thr.max() > 0   # learnt classes have a threshold again
     assert all(0 <= m <= 1 for m in masks)
+
+@needs_data
+def test_export_and_memory(ds, tmp_path):
+    "A learner fitted with `FixMatch` exports and loads with its callback; on glibc its `ReleaseMemory` watches the run"
+    import platform
+    from fastai.learner import load_learner
+    set_seed(0)
+    fm = FixMatch(TensorDS(ds.x[:512]), mu=2)
+    fm.mem.every,fm.mem.slack = 1,0                 # look, and trim on any growth, at every step
+    learn = simple_cnn_learner(_dls(ds, few_labels(ds, 100), 500), cbs=fm)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    if platform.libc_ver()[0]=='glibc': assert fm.mem.base > 0
+    learn.export(tmp_path/'fm.pkl')
+    l2 = load_learner(tmp_path/'fm.pkl')
+    assert any(isinstance(c, FixMatch) for c in l2.cbs)
+    for a,b in zip(learn.model.state_dict().values(), l2.model.state_dict().values()): eq(a, b)
