@@ -25,6 +25,8 @@ def pseudo_labels(lw):
 def fixmatch_loss(lw, ls, thresh=0.95, pl=None):
     "FixMatch's unlabelled term (eq. 4) from weak-view logits `lw` and strong-view logits `ls`, and the mask of pseudo-labels at or above `thresh` (a number, or one per class); `pl`: `pseudo_labels(lw)` if already taken"
     if lw.shape!=ls.shape: raise ValueError(f"weak and strong logits must have the same shape, got {tuple(lw.shape)} and {tuple(ls.shape)}")
+    if pl is not None and (len(pl)!=2 or not all(isinstance(t, Tensor) and t.shape==lw.shape[:1] for t in pl)):
+        raise ValueError(f"`pl` must be `pseudo_labels(lw)`: two tensors, confidences and classes, one per image ({len(lw)}), got {[tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__ for t in pl]}")
     conf,pl = pseudo_labels(lw) if pl is None else pl
     if isinstance(thresh, Tensor):
         if thresh.shape!=(lw.shape[1],): raise ValueError(f"per-class `thresh` must have one value per class ({lw.shape[1]}), got shape {tuple(thresh.shape)}")
