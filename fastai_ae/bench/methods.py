@@ -27,7 +27,7 @@ __all__ = ['methods', 'protocols', 'register_method', 'stage_names', 'default_ep
            'cnn_aug_method', 'resnet18_method', 'pca_svm_method', 'task_dls', 'accuracy_on', 'm2_method', 'm1m2_method',
            'm1m2_z_method', 'm1m2_cons_method', 'ladder_method', 'ladder_gamma_method', 'ladder_conv_method',
            'ladder_noise_method', 'fixmatch_method', 'flexmatch_method', 'ae_fixmatch_method', 'pretrained_pretext',
-           'rotnet_method', 'rotnet_ft_method', 'simclr_method', 'simclr_ft_method']
+           'rotnet_method', 'rotnet_ft_method', 'simclr_method', 'simclr_ft_method', 'simclr_flexmatch_method']
 
 # %% ../../nbs/20_bench.methods.ipynb #6220f84a
 methods = Registry('method')
@@ -399,15 +399,16 @@ def flexmatch_method(task:Task) -> dict:
     learn,note = _fixmatch(task, lambda dls, cb: simple_cnn_learner(dls, cbs=cb), flex=True)
     return dict(acc=task_acc(learn), weights=None, note=f"2-conv CNN, {note}")
 
+def _enc_fixmatch(task, ae, flex=False):
+    "`_fixmatch` on `encoder_learner` with the pretrained `ae` (an autoencoder or a pretext learner), unfrozen, the encoder at a tenth of the head's learning rate"
+    learn,note = _fixmatch(task, lambda dls, cb: encoder_learner(dls, ae, freeze=False, cbs=cb), lr=slice(3e-4, 3e-3), flex=flex)
+    return dict(acc=task_acc(learn), weights=None if ae.cache_file is None else str(ae.cache_file), note=note)
+
 @register_method('ae_fixmatch', epochs=_ep('ae', 'fm'), budgets=_cpu('ae', 'fm'))
 def ae_fixmatch_method(task:Task) -> dict:
     "The pretrained conv autoencoder's encoder, unfrozen under a new head, trained with FixMatch"
-    ae = pretrained_ae(task, 'ae')
-    def mk(dls, cb):
-        learn = encoder_learner(dls, ae, freeze=False, cbs=cb)
-        return learn
-    learn,note = _fixmatch(task, mk, lr=slice(3e-4, 3e-3))
-    return dict(acc=task_acc(learn), weights=None if ae.cache_file is None else str(ae.cache_file), note=f"ae encoder, {note}")
+    r = _enc_fixmatch(task, pretrained_ae(task, 'ae'))
+    return r | dict(note=f"ae encoder, {r['note']}")
 
 # %% ../../nbs/20_bench.methods.ipynb #f70a0899
 _PRETEXT = dict(rotnet=(rotnet_learner, 'rot'), simclr=(simclr_learner, 'clr'))   # learner and pretraining stage
@@ -438,3 +439,9 @@ def simclr_method(task:Task) -> dict:
 def simclr_ft_method(task:Task) -> dict:
     "`simclr`, then fine-tuned with discriminative learning rates"
     return _transfer(task, 'simclr')
+
+@register_method('simclr_flexmatch', epochs=_ep('clr', 'fm'), budgets=_cpu('clr', 'fm'))
+def simclr_flexmatch_method(task:Task) -> dict:
+    "SimCLR's pretrained conv encoder, unfrozen under a new head, trained with FlexMatch on the labels and the pool"
+    r = _enc_fixmatch(task, pretrained_pretext(task, 'simclr'), flex=True)
+    return r | dict(note=f"simclr encoder, {r['note']}")
