@@ -207,9 +207,13 @@ def _lbl_dls(task, bs=64, **kwargs):
     "Classifier loaders on the labelled images, validated on the task's test set"
     return cls_dls(task.lbl_data(), bs=min(bs, len(task.lbl)), device=task.device, **kwargs)
 
+def _pretrained(task, kind):
+    "The task's pretrained (or cached) encoder of `kind`: an autoencoder ('ae', 'vae') or a pretext task ('rotnet', 'simclr')"
+    return pretrained_pretext(task, kind) if kind in _PRETEXT else pretrained_ae(task, kind)
+
 def _transfer(task, kind, lr=1e-2, ft=True):
     "`encoder_learner` on the labels with the task's pretrained encoder of `kind` (an autoencoder or a pretext task), frozen, then fine-tuned if `ft`"
-    ae = pretrained_pretext(task, kind) if kind in _PRETEXT else pretrained_ae(task, kind)
+    ae = _pretrained(task, kind)
     learn = encoder_learner(_lbl_dls(task, norm=ae.dls.norm), ae, aug=False)   # the committed tables' recipe: no augmentation
     _fit(learn, task.epochs['clf'], lr)
     note = f"{kind} pretrained on {len(task.pool)} images ({'cached' if ae.cached else 'trained'}), head {task.epochs['clf']} ep"
@@ -399,16 +403,16 @@ def flexmatch_method(task:Task) -> dict:
     learn,note = _fixmatch(task, lambda dls, cb: simple_cnn_learner(dls, cbs=cb), flex=True)
     return dict(acc=task_acc(learn), weights=None, note=f"2-conv CNN, {note}")
 
-def _enc_fixmatch(task, ae, flex=False):
-    "`_fixmatch` on `encoder_learner` with the pretrained `ae` (an autoencoder or a pretext learner), unfrozen, the encoder at a tenth of the head's learning rate"
+def _enc_fixmatch(task, kind, flex=False):
+    "`_fixmatch` on `encoder_learner` with the task's pretrained encoder of `kind`, unfrozen, the encoder at a tenth of the head's learning rate"
+    ae = _pretrained(task, kind)
     learn,note = _fixmatch(task, lambda dls, cb: encoder_learner(dls, ae, freeze=False, cbs=cb), lr=slice(3e-4, 3e-3), flex=flex)
-    return dict(acc=task_acc(learn), weights=None if ae.cache_file is None else str(ae.cache_file), note=note)
+    return dict(acc=task_acc(learn), weights=None if ae.cache_file is None else str(ae.cache_file), note=f"{kind} encoder, {note}")
 
 @register_method('ae_fixmatch', epochs=_ep('ae', 'fm'), budgets=_cpu('ae', 'fm'))
 def ae_fixmatch_method(task:Task) -> dict:
     "The pretrained conv autoencoder's encoder, unfrozen under a new head, trained with FixMatch"
-    r = _enc_fixmatch(task, pretrained_ae(task, 'ae'))
-    return r | dict(note=f"ae encoder, {r['note']}")
+    return _enc_fixmatch(task, 'ae')
 
 # %% ../../nbs/20_bench.methods.ipynb #f70a0899
 _PRETEXT = dict(rotnet=(rotnet_learner, 'rot'), simclr=(simclr_learner, 'clr'))   # learner and pretraining stage
@@ -443,5 +447,4 @@ def simclr_ft_method(task:Task) -> dict:
 @register_method('simclr_flexmatch', epochs=_ep('clr', 'fm'), budgets=_cpu('clr', 'fm'))
 def simclr_flexmatch_method(task:Task) -> dict:
     "SimCLR's pretrained conv encoder, unfrozen under a new head, trained with FlexMatch on the labels and the pool"
-    r = _enc_fixmatch(task, pretrained_pretext(task, 'simclr'), flex=True)
-    return r | dict(note=f"simclr encoder, {r['note']}")
+    return _enc_fixmatch(task, 'simclr', flex=True)
