@@ -182,6 +182,10 @@ def _cached_fit(task, learn, key, n, lr):
     learn.cache_file,learn.cached = fn,False
     return learn
 
+def _weights(learn):
+    "The cache file `learn` was loaded from or saved to, as a string for the results table (`None` without a cache)"
+    return None if learn.cache_file is None else str(learn.cache_file)
+
 def _pool_dls(task, bs):
     pd = task.pool_data()
     return ae_dls(pd, bs=min(bs, len(pd)), valid=TensorDS(task.test_x[:1000]), device=task.device)
@@ -221,7 +225,7 @@ def _transfer(task, kind, lr=1e-2, ft=True):
         learn.unfreeze()
         _fit(learn, task.epochs['ft'], slice(lr/100, lr/10))
         note += f", fine-tuned {task.epochs['ft']} ep"
-    return dict(acc=task_acc(learn), weights=None if ae.cache_file is None else str(ae.cache_file), note=note)
+    return dict(acc=task_acc(learn), weights=_weights(ae), note=note)
 
 @register_method('ae', epochs=_ep('ae', 'clf', 'ft'), budgets=_cpu('ae', 'clf', 'ft'))
 def ae_method(task:Task) -> dict:
@@ -262,7 +266,7 @@ def m1_method(task:Task) -> dict:
     zl = ae.encode(task.ds.x[task.lbl]).cpu()[:,keep].numpy()
     zt = ae.encode(task.test_x).cpu()[:,keep].numpy()
     acc,C = _svm(zl, task.ds.y[task.lbl].numpy(), zt, task.test_y.numpy())
-    return dict(acc=acc, weights=None if ae.cache_file is None else str(ae.cache_file),
+    return dict(acc=acc, weights=_weights(ae),
                 note=f"MLP VAE nz={ae.model.nz} ({int(keep.sum())} active), {task.epochs['m1']} ep ({'cached' if ae.cached else 'trained'}), RBF SVM C={C}")
 
 # %% ../../nbs/20_bench.methods.ipynb #697efb2a
@@ -329,7 +333,7 @@ def _m1m2(task, clf, shift, lr, cons=0.):
                          cbs=Consistency(cons) if cons else None)
     acc = _fit_task(learn, task, lr)
     q = ('q(y|z1)' if clf=='z' else f"q(y|x) clf={clf} shift {shift}px") + (f", consistency weight {cons:g}" if cons else '')
-    return dict(acc=acc, weights=None if ae.cache_file is None else str(ae.cache_file),
+    return dict(acc=acc, weights=_weights(ae),
                 note=(f"M1 MLP VAE {task.epochs['m1']} ep ({'cached' if ae.cached else 'trained'}), {int(learn.model.keep.sum())} active units of "
                       f"{ae.model.nz}; M2 {task.epochs['m2']} ep, {q}, bs 100+20, alpha={learn.loss_func.alpha:g}"))
 
@@ -407,7 +411,7 @@ def _enc_fixmatch(task, kind, flex=False):
     "`_fixmatch` on `encoder_learner` with the task's pretrained encoder of `kind`, unfrozen, the encoder at a tenth of the head's learning rate"
     ae = _pretrained(task, kind)
     learn,note = _fixmatch(task, lambda dls, cb: encoder_learner(dls, ae, freeze=False, cbs=cb), lr=slice(3e-4, 3e-3), flex=flex)
-    return dict(acc=task_acc(learn), weights=None if ae.cache_file is None else str(ae.cache_file), note=f"{kind} encoder, {note}")
+    return dict(acc=task_acc(learn), weights=_weights(ae), note=f"{kind} encoder, {note}")
 
 @register_method('ae_fixmatch', epochs=_ep('ae', 'fm'), budgets=_cpu('ae', 'fm'))
 def ae_fixmatch_method(task:Task) -> dict:
