@@ -395,17 +395,20 @@ def _fixmatch(task, learn_fn, lr=3e-3, bs=32, flex=False):
     note = f"{'FlexMatch' if flex else 'FixMatch'} tau={fm.thresh:g} mu={fm.mu} bs {bs}, {n*len(dls.train)} steps, EMA {fm.ema.decay:g}"
     return learn, note
 
+def _cnn_fixmatch(task, flex=False):
+    "`_fixmatch` on the 2-conv CNN from scratch (`simple_cnn_learner`)"
+    learn,note = _fixmatch(task, lambda dls, cb: simple_cnn_learner(dls, cbs=cb), flex=flex)
+    return dict(acc=task_acc(learn), weights=None, note=f"2-conv CNN, {note}")
+
 @register_method('fixmatch', epochs=_ep('fm'), budgets=_cpu('fm'))
 def fixmatch_method(task:Task) -> dict:
     "The 2-conv CNN from scratch, trained with FixMatch on the labels and the pool"
-    learn,note = _fixmatch(task, lambda dls, cb: simple_cnn_learner(dls, cbs=cb))
-    return dict(acc=task_acc(learn), weights=None, note=f"2-conv CNN, {note}")
+    return _cnn_fixmatch(task)
 
 @register_method('flexmatch', epochs=_ep('fm'), budgets=_cpu('fm'))
 def flexmatch_method(task:Task) -> dict:
     "`fixmatch` with FlexMatch's per-class curriculum thresholds (Zhang et al. 2021)"
-    learn,note = _fixmatch(task, lambda dls, cb: simple_cnn_learner(dls, cbs=cb), flex=True)
-    return dict(acc=task_acc(learn), weights=None, note=f"2-conv CNN, {note}")
+    return _cnn_fixmatch(task, flex=True)
 
 def _enc_fixmatch(task, kind, flex=False):
     "`_fixmatch` on `encoder_learner` with the task's pretrained encoder of `kind`, unfrozen, the encoder at a tenth of the head's learning rate"
