@@ -26,8 +26,9 @@ __all__ = ['methods', 'protocols', 'register_method', 'stage_names', 'default_ep
            'make_task', 'pretrained_ae', 'task_acc', 'ae_method', 'vae_method', 'm1_vae', 'm1_method', 'cnn_method',
            'cnn_aug_method', 'resnet18_method', 'pca_svm_method', 'task_dls', 'accuracy_on', 'm2_method', 'm1m2_method',
            'm1m2_z_method', 'm1m2_cons_method', 'ladder_method', 'ladder_gamma_method', 'ladder_conv_method',
-           'ladder_noise_method', 'fixmatch_method', 'flexmatch_method', 'ae_fixmatch_method', 'pretrained_pretext',
-           'rotnet_method', 'rotnet_ft_method', 'simclr_method', 'simclr_ft_method', 'simclr_flexmatch_method']
+           'ladder_noise_method', 'fixmatch_method', 'flexmatch_method', 'flexmatch_cnn3_method', 'ae_fixmatch_method',
+           'pretrained_pretext', 'rotnet_method', 'rotnet_ft_method', 'simclr_method', 'simclr_ft_method',
+           'simclr_flexmatch_method']
 
 # %% ../../nbs/20_bench.methods.ipynb #6220f84a
 methods = Registry('method')
@@ -395,10 +396,11 @@ def _fixmatch(task, learn_fn, lr=3e-3, bs=32, flex=False):
     note = f"{'FlexMatch' if flex else 'FixMatch'} tau={fm.thresh:g} mu={fm.mu} bs {bs}, {n*len(dls.train)} steps, EMA {fm.ema.decay:g}"
     return learn, note
 
-def _cnn_fixmatch(task, flex=False):
-    "`_fixmatch` on the 2-conv CNN from scratch (`simple_cnn_learner`)"
-    learn,note = _fixmatch(task, lambda dls, cb: simple_cnn_learner(dls, cbs=cb), flex=flex)
-    return dict(acc=task_acc(learn), weights=None, note=f"2-conv CNN, {note}")
+def _cnn_fixmatch(task, flex=False, nfs=(32,64), ps=0.25):
+    "`_fixmatch` on a CNN from scratch (`simple_cnn_learner` with `nfs` channels and dropout `ps`)"
+    learn,note = _fixmatch(task, lambda dls, cb: simple_cnn_learner(dls, nfs=nfs, ps=ps, cbs=cb), flex=flex)
+    net = f"{len(nfs)}-conv CNN" + ('' if (nfs,ps)==((32,64),0.25) else f" {'-'.join(map(str, nfs))}, dropout {ps:g}")
+    return dict(acc=task_acc(learn), weights=None, note=f"{net}, {note}")
 
 @register_method('fixmatch', epochs=_ep('fm'), budgets=_cpu('fm'))
 def fixmatch_method(task:Task) -> dict:
@@ -409,6 +411,11 @@ def fixmatch_method(task:Task) -> dict:
 def flexmatch_method(task:Task) -> dict:
     "`fixmatch` with FlexMatch's per-class curriculum thresholds (Zhang et al. 2021)"
     return _cnn_fixmatch(task, flex=True)
+
+@register_method('flexmatch_cnn3', epochs=_ep('fm'), budgets=_cpu('fm'))
+def flexmatch_cnn3_method(task:Task) -> dict:
+    "`flexmatch` on a 3-conv CNN (32, 64, 128 channels) without dropout: the weak view's pseudo-labels carry no dropout noise"
+    return _cnn_fixmatch(task, flex=True, nfs=(32,64,128), ps=0.)
 
 def _enc_fixmatch(task, kind, flex=False):
     "`_fixmatch` on `encoder_learner` with the task's pretrained encoder of `kind`, unfrozen, the encoder at a tenth of the head's learning rate"
