@@ -154,7 +154,10 @@ def encoder_learner(dls, ae, n_out=None, head=None, freeze=True, lin_ftrs=None, 
 # %% ../nbs/09_transfer.ipynb #4d65b4b6
 @delegates(Learner.__init__)
 def simple_cnn_learner(dls, nfs=(32,64), nh=128, ps=0.25, n_out=None, opt_func=adamw, metrics=accuracy, cbs=None, aug=None, **kwargs) -> Learner:
-    "A 2-conv CNN (`nfs` channels, stride 2) with a `nh` hidden layer, trained from scratch on `dls` with the weak view `aug`"
+    "A CNN of stride-2 convs with `nfs` channels and a `nh` hidden layer (dropout `ps`, then `2*ps`), trained from scratch on `dls` with the weak view `aug`"
+    if not len(nfs): raise ValueError(f"`nfs` must give the channels of at least one conv, got {nfs!r}")
+    # the output layer drops 2*ps, as fastai's `create_head` doubles its dropout there: ps=0.5 would drop every feature
+    if not 0 <= ps < 0.5: raise ValueError(f"`ps` must be in [0, 0.5), since the output layer drops 2*ps, got ps={ps}")
     n_out = ifnone(n_out, getattr(dls, 'c', None))
     if not n_out: raise ValueError("`n_out` (number of classes) is not given and `dls` has no `c`")
     x,_ = dls.one_batch()
