@@ -71,6 +71,8 @@ class Encode(nn.Module):
 
 def flat_head(nf:int, n_out:int, lin_ftrs=None, ps=0.5, **kwargs) -> nn.Sequential:
     "fastai's `create_head` for a flat `(bs,nf)` feature vector: BatchNorm/Dropout/Linear/ReLU blocks to `n_out`"
+    # dropout 1 would zero every feature, silently; torch only refuses values above 1
+    if not all(0 <= p < 1 for p in L(ps)): raise ValueError(f"`ps` (dropout) must be in [0, 1), got {ps}")
     return create_head(nf, n_out, lin_ftrs=lin_ftrs, ps=ps, pool=False, concat_pool=False, **kwargs)
 
 def encoder_splitter(m:nn.Module):
