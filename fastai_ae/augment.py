@@ -32,11 +32,12 @@ class RandAug(nn.Module):
                K.RandomRotation(rotate), K.RandomSharpness(0.95), K.RandomShear((-shear*57.3, shear*57.3, -shear*57.3, shear*57.3)),
                K.RandomSolarize(0.5, 0.), K.RandomAffine(0., translate=(translate, translate))]
         if not 0 < n <= len(ops): raise ValueError(f"`n` (operations per image) must be in (0, {len(ops)}], got {n}")
-        if not 0 <= cutout <= 1: raise ValueError(f"`cutout` (largest side of the erased square, a fraction of the image's) must be in [0,1], got {cutout}")
+        # kornia's `RandomErasing` erases at least 1% of the image (a side of 0.1), so a smaller largest side is refused, not raised
+        if cutout and not 0.1 < cutout <= 1: raise ValueError(f"`cutout` (largest side of the erased square, a fraction of the image's) must be 0 (none) or in (0.1, 1], got {cutout}")
         for o in ops: o.p = n/len(ops)      # each image draws its own operations: `n` of them on average
         self.ops,self.n = nn.ModuleList(ops),n
         # Cutout (DeVries & Taylor 2017) of a square with side up to `cutout` of the image's
-        self.cut = K.RandomErasing(scale=(0.01, max(cutout**2, 0.011)), ratio=(1., 1.), value=0.5, p=1.) if cutout else None
+        self.cut = K.RandomErasing(scale=(0.01, cutout**2), ratio=(1., 1.), value=0.5, p=1.) if cutout else None
     def forward(self, x):
         # the operations (posterize, solarize, equalize) and the final clamp, as PIL's, assume pixels in [0,1]: normalised inputs would be saturated
         lo,hi = x.aminmax()
