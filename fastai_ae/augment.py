@@ -32,7 +32,7 @@ class RandAug(nn.Module):
                K.RandomRotation(rotate), K.RandomSharpness(0.95), K.RandomShear((-shear*57.3, shear*57.3, -shear*57.3, shear*57.3)),
                K.RandomSolarize(0.5, 0.), K.RandomAffine(0., translate=(translate, translate))]
         if not 0 < n <= len(ops): raise ValueError(f"`n` (operations per image) must be in (0, {len(ops)}], got {n}")
-        # kornia's `RandomErasing` erases at least 1% of the image (a side of 0.1), so a smaller largest side is refused, not raised
+        # the erased area is drawn from [1%, cutout²] of the image (the `scale` below), so `cutout` must be above 0.1; a smaller one is refused, not raised
         if cutout and not 0.1 < cutout <= 1: raise ValueError(f"`cutout` (largest side of the erased square, a fraction of the image's) must be 0 (none) or in (0.1, 1], got {cutout}")
         for o in ops: o.p = n/len(ops)      # each image draws its own operations: `n` of them on average
         self.ops,self.n = nn.ModuleList(ops),n
