@@ -4,6 +4,7 @@
 
 # %% ../nbs/13_augment.ipynb #cbe572e8
 from __future__ import annotations
+from numbers import Integral
 import torch
 from torch import nn
 import kornia.augmentation as K
@@ -13,9 +14,16 @@ from fastcore.all import *
 __all__ = ['weak_tfms', 'RandAug', 'simclr_tfms']
 
 # %% ../nbs/13_augment.ipynb #454f1c3e
+def _hw(size):
+    "The (h,w) of an image `size`: an int, (h,w) or (c,h,w), each a positive integer"
+    sz = (size,) if isinstance(size, Integral) else tuple(size)
+    if len(sz) not in (1,2,3) or (len(sz)==1 and not isinstance(size, Integral)) or not all(isinstance(o, Integral) and not isinstance(o, bool) and o > 0 for o in sz):
+        raise ValueError(f"an image size must be a positive int, (h,w) or (c,h,w) of positive ints, got {size!r}")
+    return (int(sz[-2]), int(sz[-1])) if len(sz) > 1 else (int(sz[0]),)*2
+
 def weak_tfms(size, shift=0.125, flip=False):
     "FixMatch's weak view of images of `size` (h,w): a random shift of up to `shift` of the size (reflect padding), and a flip when `flip`"
-    h,w = (size,size) if isinstance(size, int) else tuple(size)[-2:]
+    h,w = _hw(size)
     if not 0 <= shift < 1: raise ValueError(f"`shift` must be a fraction of the image size in [0,1), got {shift}")
     p = int(round(shift*max(h, w)))
     tfms = [K.RandomHorizontalFlip()] if flip else []
@@ -27,6 +35,9 @@ class RandAug(nn.Module):
     split_idx = 0
     def __init__(self, n=2, cutout=0.5, rotate=30., shear=0.3, translate=0.3):
         super().__init__()
+        if not 0 <= rotate <= 180: raise ValueError(f"`rotate` (largest rotation, in degrees) must be in [0, 180], got {rotate}")
+        if not 0 <= shear < 1.5: raise ValueError(f"`shear` (largest shear angle, in radians) must be in [0, 1.5), got {shear}")
+        if not 0 <= translate < 1: raise ValueError(f"`translate` (largest shift, a fraction of the size) must be in [0, 1), got {translate}")
         f = (0.05, 1.95)   # enhance factors: 1 is the identity
         ops = [K.RandomAutoContrast(), K.RandomBrightness(f), K.RandomContrast(f), K.RandomEqualize(), K.RandomPosterize((4., 8.)),
                K.RandomRotation(rotate), K.RandomSharpness(0.95), K.RandomShear((-shear*57.3, shear*57.3, -shear*57.3, shear*57.3)),
@@ -49,9 +60,8 @@ class RandAug(nn.Module):
 # %% ../nbs/13_augment.ipynb #d80d13a1
 def simclr_tfms(size, rgb=None, scale=None, blur=False):
     "SimCLR's view of images of `size` (h,w) or (c,h,w): random resized crop, flip and colour distortion (RGB), or crop and jitter (grey)"
-    sz = (size,size) if isinstance(size, int) else tuple(size)
-    h,w = sz[-2:]
-    if rgb is None: rgb = len(sz)==3 and sz[0]==3
+    h,w = _hw(size)
+    if rgb is None: rgb = not isinstance(size, Integral) and len(size)==3 and size[0]==3
     tfms = [K.RandomResizedCrop((h, w), scale=scale or ((0.08 if rgb else 0.3), 1.))]
     if rgb: tfms += [K.RandomHorizontalFlip(), K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), K.RandomGrayscale(p=0.2)]
     else: tfms += [K.ColorJitter(0.4, 0.4, p=0.8)]

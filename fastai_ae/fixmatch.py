@@ -28,6 +28,8 @@ def fixmatch_loss(lw, ls, thresh=0.95, pl=None):
     if pl is not None and (len(pl)!=2 or not all(isinstance(t, Tensor) and t.shape==lw.shape[:1] for t in pl)):
         raise ValueError(f"`pl` must be `pseudo_labels(lw)`: two tensors, confidences and classes, one per image ({len(lw)}), got {[tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__ for t in pl]}")
     conf,pl = pseudo_labels(lw) if pl is None else pl
+    t = torch.as_tensor(thresh)
+    if not ((t >= 0) & (t <= 1)).all(): raise ValueError(f"`thresh` (confidence of a pseudo-label) must be in [0,1], got {thresh}")
     if isinstance(thresh, Tensor):
         if thresh.shape!=(lw.shape[1],): raise ValueError(f"per-class `thresh` must have one value per class ({lw.shape[1]}), got shape {tuple(thresh.shape)}")
         thresh = thresh.to(conf.device)[pl]
@@ -38,6 +40,7 @@ def fixmatch_loss(lw, ls, thresh=0.95, pl=None):
 # %% ../nbs/14_fixmatch.ipynb #2e8e7531
 def flex_thresh(status, c, thresh=0.95):
     "FlexMatch's per-class thresholds (Zhang et al. 2021, eqs. 6 and 11) for `c` classes from the learning `status` of each pool image (its class, or -1)"
+    if not 0 <= thresh <= 1: raise ValueError(f"`thresh` (FlexMatch's highest threshold) must be in [0,1], got {thresh}")
     if status.ndim!=1 or status.dtype!=torch.long: raise TypeError(f"`status` must be a 1-d long tensor of classes (-1: not yet learnt), got {status.dtype} of shape {tuple(status.shape)}")
     if len(status) and (status.min() < -1 or status.max() >= c): raise ValueError(f"`status` holds classes in [-1, {c-1}], got values in [{int(status.min())}, {int(status.max())}]")
     sigma = torch.bincount(status[status >= 0], minlength=c).float()
