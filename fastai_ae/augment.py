@@ -4,23 +4,16 @@
 
 # %% ../nbs/13_augment.ipynb #cbe572e8
 from __future__ import annotations
-from numbers import Integral
 import torch
 from torch import nn
 import kornia.augmentation as K
 from fastcore.all import *
+from .loaders import _hw
 
 # %% auto #0
 __all__ = ['weak_tfms', 'RandAug', 'simclr_tfms']
 
 # %% ../nbs/13_augment.ipynb #454f1c3e
-def _hw(size):
-    "The (h,w) of an image `size`: an int, (h,w) or (c,h,w), each a positive integer"
-    sz = (size,) if isinstance(size, Integral) else tuple(size)
-    if len(sz) not in (1,2,3) or (len(sz)==1 and not isinstance(size, Integral)) or not all(isinstance(o, Integral) and not isinstance(o, bool) and o > 0 for o in sz):
-        raise ValueError(f"an image size must be a positive int, (h,w) or (c,h,w) of positive ints, got {size!r}")
-    return (int(sz[-2]), int(sz[-1])) if len(sz) > 1 else (int(sz[0]),)*2
-
 def weak_tfms(size, shift=0.125, flip=False):
     "FixMatch's weak view of images of `size` (h,w): a random shift of up to `shift` of the size (reflect padding), and a flip when `flip`"
     h,w = _hw(size)
@@ -61,7 +54,7 @@ class RandAug(nn.Module):
 def simclr_tfms(size, rgb=None, scale=None, blur=False):
     "SimCLR's view of images of `size` (h,w) or (c,h,w): random resized crop, flip and colour distortion (RGB), or crop and jitter (grey)"
     h,w = _hw(size)
-    if rgb is None: rgb = not isinstance(size, Integral) and len(size)==3 and size[0]==3
+    if rgb is None: rgb = is_listy(size) and len(size)==3 and size[0]==3
     tfms = [K.RandomResizedCrop((h, w), scale=scale or ((0.08 if rgb else 0.3), 1.))]
     if rgb: tfms += [K.RandomHorizontalFlip(), K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), K.RandomGrayscale(p=0.2)]
     else: tfms += [K.ColorJitter(0.4, 0.4, p=0.8)]

@@ -5,6 +5,7 @@
 # %% ../nbs/01_loaders.ipynb #fd808928
 from __future__ import annotations
 import math
+from numbers import Integral
 from contextlib import contextmanager
 import matplotlib.pyplot as plt
 import torch, torch.nn.functional as F
@@ -129,9 +130,17 @@ class ToRGB:
     "Repeat a 1-channel batch to 3 channels (for ImageNet models)"
     def __call__(self, x): return x.expand(-1, 3, -1, -1) if x.shape[1]==1 else x
 
+def _hw(size, chans=True):
+    "The (h,w) of an image `size`: an int or (h,w), or (c,h,w) if `chans`, each a positive integer"
+    sz = (size,) if isinstance(size, Integral) else tuple(size) if is_listy(size) else ()
+    if len(sz) not in ((1,2,3) if chans else (1,2)) or (len(sz)==1 and not isinstance(size, Integral)) \
+       or not all(isinstance(o, Integral) and not isinstance(o, bool) and o > 0 for o in sz):
+        raise ValueError(f"an image size must be a positive int or (h,w){' or (c,h,w)' if chans else ''} of positive ints, got {size!r}")
+    return (int(sz[-2]), int(sz[-1])) if len(sz) > 1 else (int(sz[0]),)*2
+
 class ResizeBatch:
-    "Resize a batch to `size` with bilinear interpolation"
-    def __init__(self, size): self.size = tuplify(size)*2 if isinstance(size, int) else tuple(size)
+    "Resize a batch to `size` (an int or (h,w)) with bilinear interpolation"
+    def __init__(self, size): self.size = _hw(size, chans=False)
     def __call__(self, x): return F.interpolate(x, size=self.size, mode='bilinear', align_corners=False, antialias=True)
 
 # %% ../nbs/01_loaders.ipynb #85a37e10
