@@ -1,11 +1,12 @@
 """Development runs for `flexmatch_cnn3`: FlexMatch on MNIST with 100 labels, four networks/optimisers, scored on 10,000
-held-out TRAINING images (never the test set). Usage: python network_dev.py VARIANT STEPS (VARIANT: base, nodrop, sgd, deep,
-nodrop_sgd, deep_nodrop). The runs are not seeded: a rerun gives slightly different figures."""
+held-out TRAINING images (never the test set). Usage: python network_dev.py VARIANT STEPS (VARIANT: base, nodrop, nodrop_sgd,
+deep_nodrop). The runs are not seeded: a rerun gives slightly different figures."""
 import os, time, torch, sys, json
 from fastai_ae.all import *
 from fastai_ae.bench.methods import *
 from fastai_ae.bench.methods import _lbl_dls, _fixmatch
 from fastai.optimizer import SGD
+from fastai.interpret import ClassificationInterpretation
 torch.set_num_threads(1)
 var, steps = sys.argv[1], int(sys.argv[2])
 ds = load_dataset('mnist', os.environ.get('FASTAI_AE_DATA'))
@@ -14,14 +15,13 @@ perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(1234))
 dev, pool = perm[:10000].sort().values, perm[10000:].sort().values
 lbl = few_labels(ds, 100, 100, pool=pool)
 task = Task(ds, 'kingma', 100, 100, pool, lbl, ds.x[dev], ds.y[dev], device='cpu', epochs=dict(fm=steps/100))
-kw = dict(base={}, nodrop=dict(ps=0.), sgd=dict(opt_func=partial(SGD, mom=0.9), wd=5e-4), deep=dict(nfs=(32,64,128)),
-          nodrop_sgd=dict(ps=0., opt_func=partial(SGD, mom=0.9), wd=5e-4), deep_nodrop=dict(ps=0., nfs=(32,64,128)))[var]
+kw = dict(base={}, nodrop=dict(ps=0.), nodrop_sgd=dict(ps=0., opt_func=partial(SGD, mom=0.9), wd=5e-4), deep_nodrop=dict(ps=0., nfs=(32,64,128)))[var]
 lr = 0.03 if 'sgd' in var else 3e-3    # SGD: FixMatch's published learning rate, momentum and weight decay
 t0 = time.time()
 learn,note = _fixmatch(task, lambda dls, cb: simple_cnn_learner(dls, cbs=cb, **kw), lr=lr, flex=True)
-with learn.no_bar(): p,t = learn.get_preds(ds_idx=1)    # the held-out training images, EMA weights
-acc = float((p.argmax(1)==t).float().mean())
-cm = torch.zeros(10, 10, dtype=torch.long)
-for a,b in zip(t, p.argmax(1)): cm[a,b] += 1
-off = [(int(cm[i,j]),i,j) for i in range(10) for j in range(10) if i!=j and cm[i,j]>=5]
-print(json.dumps(dict(var=var, steps=steps, dev_acc=acc, secs=round(time.time()-t0), note=note, top_confusions=sorted(off, reverse=True)[:6])))
+with learn.no_bar():
+    interp = ClassificationInterpretation.from_learner(learn, ds_idx=1)    # the held-out training images, EMA weights
+    cm = interp.confusion_matrix()
+    top = [(int(n),a,b) for a,b,n in interp.most_confused(min_val=5)[:6]]
+acc = float(cm.trace()/cm.sum())
+print(json.dumps(dict(var=var, steps=steps, dev_acc=acc, secs=round(time.time()-t0), note=note, top_confusions=top)))
