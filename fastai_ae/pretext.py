@@ -12,7 +12,7 @@ from fastai.learner import Metric
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import LossMetrics, accuracy
 from fastai.torch_core import params
-from .loaders import TensorDL, apply_tfms
+from .loaders import TensorDL, apply_tfms, _check_images
 from .layers import encoders, bottlenecks
 from .learner import AELearner, adamw
 from .callbacks import default_cbs
@@ -123,6 +123,8 @@ def simclr_learner(dls, enc='conv', nz=64, tau=0.5, proj=(256, 64), tfms=None, e
                    metrics=None, cbs=None, **kwargs) -> PretextLearner:
     "SimCLR on the images of `dls` (`ae_dls`): encoder `enc`, representation of `nz`, projection MLP `proj`, NT-Xent at `tau`"
     x,_ = _check_loaders(dls, 'SimCLR')
+    if not (is_listy(proj) and len(proj)==2 and all(isinstance(o, int) and o > 0 for o in proj)):
+        raise ValueError(f"`proj` must be the (hidden, output) sizes of the projection MLP, two positive ints, got {proj!r}")
     nh,npj = proj
     head = lambda n: nn.Sequential(nn.Linear(n, nh), nn.BatchNorm1d(nh), nn.ReLU(), nn.Linear(nh, npj))   # g(h), dropped at transfer
     model = _pretext_model(dls, enc, nz, head, enc_kw)
@@ -144,8 +146,15 @@ class KNNAccuracy(Metric):
     "Accuracy of `knn_predict` on the queries `x_q`,`y_q` against the memory `x_mem`,`y_mem` (uint8 images), from the model's `encode`"
     def __init__(self, x_mem, y_mem, x_q, y_q, k=20, bs=512):
         store_attr()
-        if len(x_mem)!=len(y_mem) or len(x_q)!=len(y_q): raise ValueError("memory and query images need one label each")
-        if k > len(x_mem): raise ValueError(f"`k` ({k}) is larger than the memory ({len(x_mem)} images)")
+        for x,nm in ((x_mem, 'x_mem'), (x_q, 'x_q')): _check_images(x, nm)
+        for y,nm in ((y_mem, 'y_mem'), (y_q, 'y_q')):
+            if not isinstance(y, torch.Tensor) or y.ndim!=1 or y.dtype!=torch.long:
+                raise TypeError(f"`{nm}` must be a 1-d long tensor of classes, got "
+                                + (f"{y.dtype} of shape {tuple(y.shape)}" if isinstance(y, torch.Tensor) else type(y).__name__))
+            if len(y) and y.min() < 0: raise ValueError(f"`{nm}` classes must be >= 0, got {int(y.min())}")
+        if len(x_mem)!=len(y_mem) or len(x_q)!=len(y_q):
+            raise ValueError(f"memory and query images need one label each, got {len(x_mem)} and {len(x_q)} images, {len(y_mem)} and {len(y_q)} labels")
+        if not 1 <= k <= len(x_mem): raise ValueError(f"`k` must be between 1 and the {len(x_mem)} memory images, got {k}")
     def reset(self): self.learn = None
     def accumulate(self, learn): self.learn = learn
     @property

@@ -69,8 +69,15 @@ def test_bad_input():
     fails(lambda: nt_xent(torch.randn(4,3), torch.randn(4,3), tau=0), contains='must be > 0')
     fails(lambda: NTXent(tau=-1.), contains='must be > 0')
     fails(lambda: knn_predict(torch.randn(5,3), torch.zeros(5).long(), torch.randn(2,3), k=6), contains='between 1 and the 5')
-    fails(lambda: KNNAccuracy(torch.zeros(5,1,8,8), torch.zeros(4).long(), torch.zeros(2,1,8,8), torch.zeros(2).long()), contains='one label each')
-    fails(lambda: KNNAccuracy(torch.zeros(5,1,8,8), torch.zeros(5).long(), torch.zeros(2,1,8,8), torch.zeros(2).long(), k=9), contains='larger than the memory')
+    xm,xq = torch.zeros(5,1,8,8, dtype=torch.uint8),torch.zeros(2,1,8,8, dtype=torch.uint8)
+    ym,yq = torch.zeros(5).long(),torch.zeros(2).long()
+    fails(lambda: KNNAccuracy(xm, ym[:4], xq, yq), contains='one label each')
+    fails(lambda: KNNAccuracy(xm, ym, xq, yq, k=9), contains='between 1 and the 5 memory images, got 9')
+    fails(lambda: KNNAccuracy(xm, ym, xq, yq, k=0), contains='between 1 and the 5 memory images, got 0')
+    fails(lambda: KNNAccuracy(xm.float(), ym, xq, yq), contains='`x_mem` must be uint8')
+    fails(lambda: KNNAccuracy(xm, ym, xq[0], yq), contains='`x_q` must have shape (N,C,H,W)')
+    fails(lambda: KNNAccuracy(xm, ym, xq, yq.float()), contains='`y_q` must be a 1-d long tensor')
+    fails(lambda: KNNAccuracy(xm, ym-1, xq, yq), contains='classes must be >= 0')
 
 @needs_data
 def test_bad_loaders(ds, dls):
