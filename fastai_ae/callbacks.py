@@ -28,6 +28,7 @@ class KLWarmup(Callback):
     order,run_valid = ParamScheduler.order,True
     def __init__(self, pct=0.3, beta=None, start=0., hold=0., sched='lin'):
         if sched not in ('lin','cos'): raise ValueError(f"`sched` must be 'lin' or 'cos', got {sched!r}")
+        if not start >= 0 or (beta is not None and not beta >= 0): raise ValueError(f"KL weights `start` and `beta` must be >= 0, got {start} and {beta}")
         if pct<0 or hold<0 or pct+hold>1: raise ValueError(f"`pct` and `hold` must be >= 0 and add up to at most 1, got {pct} and {hold}")
         store_attr()
 
@@ -60,6 +61,8 @@ class Denoise(Callback):
     order = 5
     def __init__(self, noise='gauss', std=0.4, p=0.25):
         if noise not in ('gauss','mask'): raise ValueError(f"`noise` must be 'gauss' or 'mask', got {noise!r}")
+        if not std >= 0: raise ValueError(f"`std` (of the Gaussian noise) must be >= 0, got {std}")
+        if not 0 <= p <= 1: raise ValueError(f"`p` (share of pixels masked) must be in [0,1], got {p}")
         store_attr()
 
     def corrupt(self, x):

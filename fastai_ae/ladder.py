@@ -70,6 +70,8 @@ class Ladder(nn.Module):
         if not is_listy(sizes) or len(sizes)<1: raise ValueError(f"`sizes` must list the layer widths up to the classes, got {sizes!r}")
         sizes = [check_pos(o, 'sizes') for o in sizes]
         if sizes[-1]<2: raise ValueError(f"the top layer holds the classes: it needs at least 2 units, got {sizes[-1]}")
+        if not 0 < momentum <= 1: raise ValueError(f"`momentum` (weight of a new batch in the running mean and variance) must be in (0,1], got {momentum}")
+        if not eps > 0: raise ValueError(f"`eps` (added to the variance) must be > 0, got {eps}")
         self.L,self.c,self.momentum,self.eps = len(sizes),sizes[-1],momentum,eps
         self.noise,self.lam = _per_layer(noise, self.L+1, 'noise'),_per_layer(lam, self.L+1, 'lam')
         self.body = None if body is None else body if isinstance(body, nn.Module) else encoders[body](self.shape, **(body_kw or {}))
