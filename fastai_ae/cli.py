@@ -77,7 +77,7 @@ def train(args):
     dls = ae_dls(ds, bs=args.bs, idxs=None if args.subset is None else range(min(args.subset, len(ds))), device=dev, seed=args.seed)
     cbs = []
     if args.kl_warmup > 0: cbs.append(KLWarmup(pct=args.kl_warmup))
-    if args.denoise: cbs.append(Denoise(args.denoise, std=args.noise, p=args.noise))
+    if args.denoise: cbs.append(Denoise(args.denoise, **{'std' if args.denoise=='gauss' else 'p': args.noise}))
     learn = ae_learner(dls, enc=args.enc, bottleneck=args.bottleneck, dec=args.dec, nz=args.nz, lik=args.lik, beta=args.beta, cbs=cbs,
                        enc_kw=_part_kw(encoders, args.enc, args.nh), dec_kw=_part_kw(decoders, args.dec, args.nh))
     if not rank_distrib(): out.mkdir(parents=True, exist_ok=True)

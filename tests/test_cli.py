@@ -49,6 +49,8 @@ def test_train_denoise_ae(tmp_path):
     (['--device', 'cuda:7' if torch.cuda.is_available() else 'cuda'], "CUDA is not available" if not torch.cuda.is_available() else "cuda"),
     (['--device', 'tpu'], "unknown --device 'tpu'"),
     (['--lr', '1e6', '--subset', '2000'], "the training loss became"),
+    (['--denoise', 'mask', '--noise', '1.5'], "`p` (share of pixels masked) must be in [0,1], got 1.5"),
+    (['--denoise', 'gauss', '--noise', '-1'], "`std` (of the Gaussian noise) must be >= 0, got -1.0"),
 ])
 def test_bad_args(args, msg, tmp_path, capsys):
     if 'imagenet' not in args and not os.environ.get('FASTAI_AE_DATA'): pytest.skip('needs FASTAI_AE_DATA')
