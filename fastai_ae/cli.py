@@ -57,7 +57,7 @@ def train(args):
     from fastcore.basics import noop
     from fastai.torch_core import set_seed, rank_distrib, num_distrib
     import fastai_ae.distributed    # `distrib_ctx` on the library's loaders, also on the CPU
-    from fastai_ae.data import load_dataset, check_device, atomic_write
+    from fastai_ae.data import load_dataset, check_device, check_out, atomic_write
     from fastai_ae.loaders import ae_dls
     from fastai_ae.layers import encoders, decoders
     from fastai_ae.callbacks import KLWarmup, Denoise, PrintTable, Checkpoint, resume_epoch
@@ -69,8 +69,8 @@ def train(args):
     if ranks > 1 and lr=='find': raise ValueError(f"--lr find runs in one process: give --lr a number when training on {ranks} processes")
     if args.epochs < 1: raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
     if args.nh < 1: raise ValueError(f"--nh must be at least 1, got {args.nh}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file; expected a folder for the learner, its figures and history")
+    what = 'for the learner, its figures and history'
+    out = check_out(args.out, what)
     dev = check_device(args.device)
     set_seed(args.seed)
     ds = load_dataset(args.dataset, path=args.data, size=args.size)
@@ -80,7 +80,7 @@ def train(args):
     if args.denoise: cbs.append(Denoise(args.denoise, **{'std' if args.denoise=='gauss' else 'p': args.noise}))
     learn = ae_learner(dls, enc=args.enc, bottleneck=args.bottleneck, dec=args.dec, nz=args.nz, lik=args.lik, beta=args.beta, cbs=cbs,
                        enc_kw=_part_kw(encoders, args.enc, args.nh), dec_kw=_part_kw(decoders, args.dec, args.nh))
-    if not rank_distrib(): out.mkdir(parents=True, exist_ok=True)
+    if not rank_distrib(): check_out(out, what, make=True)
     meta = {k:getattr(args, k) for k in _SAME}
     say(f"{ds!r}\nmodel: enc={args.enc} bottleneck={args.bottleneck} dec={args.dec} nz={args.nz} lik={args.lik}, "
           f"{sum(p.numel() for p in learn.model.parameters()):,} parameters, on {dls.device}" + (f", {ranks} processes" if ranks > 1 else ''), flush=True)

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['FASHION_CLASSES', 'CIFAR_TAR', 'CIFAR_JPEG_NAME', 'IMG_EXTS', 'datasets', 'DataError', 'atomic_write', 'file_lock',
            'ImageData', 'read_idx', 'data_roots', 'cache_dir', 'env_data', 'mnist', 'fashion_mnist', 'read_image_tar',
-           'cifar10', 'image_folder', 'load_dataset', 'parse_ints', 'parse_names', 'check_device']
+           'cifar10', 'image_folder', 'load_dataset', 'parse_ints', 'parse_names', 'check_device', 'check_out']
 
 # %% ../nbs/00_data.ipynb #b250c8d5
 class DataError(ValueError):
@@ -472,3 +472,16 @@ def check_device(device=None):
     if dev.type=='cuda' and not torch.cuda.is_available(): raise ValueError(f"--device {device} asked for, but CUDA is not available here (use cpu)")
     if dev.type not in ('cpu','cuda'): raise ValueError(f"--device must be cpu or cuda, got {device!r}")
     return dev
+
+def check_out(out, what, make=False):
+    "`out` as a `Path` to a folder that exists or can be made (and is, when `make`), or a `ValueError` saying why not; `what`: what it is for"
+    out = Path(out)
+    if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file; expected a folder {what}")
+    top = next(p for p in (out, *out.parents) if p.exists())    # where the missing folders would be made
+    if not top.is_dir() or not os.access(top, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out} cannot be made: {top} is {'a file' if not top.is_dir() else 'a folder this user cannot write to'}; expected a folder {what}")
+    if make:
+        try: out.mkdir(parents=True, exist_ok=True)
+        except OSError as e: raise ValueError(f"--out {out} cannot be made ({e.strerror or e}); expected a folder {what}") from None
+    return out
+

@@ -170,6 +170,13 @@ def test_out_is_a_file(capsys, tmp_path):
     rc,err = _err(capsys, ['bench', '--out', str(fn)])
     eq(rc, 1); assert 'is a file; expected a folder' in err, err
 
+def test_out_under_a_file(capsys, tmp_path):
+    "An --out inside a file is refused before anything runs, and nothing is made"
+    fn = tmp_path/'results'; fn.write_text('x')
+    rc,err = _err(capsys, ['bench', '--out', str(fn/'sub')])
+    eq(rc, 1); assert 'results is a file; expected a folder (new, or holding a previous bench' in err, err
+    eq(fn.read_text(), 'x')
+
 def test_help_lists_options(capsys):
     with pytest.raises(SystemExit) as e: main(['bench', '--help'])
     eq(e.value.code, 0)

@@ -63,6 +63,11 @@ def test_out_is_a_file(tmp_path, capsys):
     assert 'is a file; expected a folder' in capsys.readouterr().err
     eq(f.read_text(), 'x')
 
+def test_out_under_a_file(tmp_path, capsys):
+    f = tmp_path/'f.txt'; f.write_text('x')
+    eq(main(['train', '--device', 'cpu', '--subset', '256', '--epochs', '1', '--out', str(f/'run')]), 1)
+    assert 'f.txt is a file; expected a folder for the learner' in capsys.readouterr().err
+
 def test_bad_lr(capsys):
     with pytest.raises(SystemExit, match="--lr must be a number or 'find'"): main(['train', '--lr', 'fast'])
 

@@ -46,6 +46,12 @@ def test_bad_arguments(args, msg, capsys):
     eq(main(['perf', '--device', 'cpu', *args]), 1)
     assert msg in capsys.readouterr().err
 
+def test_out_under_a_file(tmp_path, capsys):
+    "An --out that cannot be written fails before the timing, not after it"
+    f = tmp_path/'f.txt'; f.write_text('x')
+    eq(main(['perf', '--device', 'cpu', '--bs', '128', '--steps', '4', '--out', str(f/'t.md')]), 1)
+    assert 'f.txt is a file; expected a folder for t.md' in capsys.readouterr().err
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the answer on a machine without CUDA')
 def test_cuda_without_cuda(capsys):
     eq(main(['perf', '--device', 'cuda']), 1)

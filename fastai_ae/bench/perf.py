@@ -15,7 +15,7 @@ from ..loaders import *
 from ..models import *
 from ..losses import *
 from ..learner import *
-from ..data import parse_ints, parse_names, check_device, atomic_write
+from ..data import parse_ints, parse_names, check_device, check_out, atomic_write
 from ..callbacks import EpochTimer, AsyncSmoothLoss, CudaGraphStep, _sync
 
 # %% auto #0
@@ -137,6 +137,7 @@ def run_perf(device=None, bss=(128,512,2048), steps=200, rows=None, out=None, da
     if steps<1: raise ValueError(f"--steps must be at least 1, got {steps}")
     if repeat<1: raise ValueError(f"--repeat must be at least 1, got {repeat}")
     if out is not None and Path(out).is_dir(): raise ValueError(f"--out {out} is a folder; expected a markdown file name")
+    if out is not None: check_out(Path(out).parent, f"for {Path(out).name}", make=True)    # before the timing, not after it
     if ds is None:
         from fastai_ae.data import load_dataset
         ds = load_dataset('mnist', path=data)
@@ -177,7 +178,7 @@ def device_desc(dev):
 def write_perf(df, out, dev, cmd):
     "Write `df` as markdown to `out` with the device, the versions and `cmd`"
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_out(out.parent, f"for {out.name}", make=True)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024
     lines = [f"# Throughput: conv VAE on MNIST", "",
              f"- device: {device_desc(dev)}", f"- torch {torch.__version__}, python {platform.python_version()}",

@@ -12,14 +12,14 @@ import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from fastai.torch_core import set_seed
 import fastai_ae
-from ..data import load_dataset, parse_ints, parse_names, check_device, atomic_write, file_lock
+from ..data import load_dataset, parse_ints, parse_names, check_device, check_out, atomic_write, file_lock
 from .methods import methods, protocols, make_task, stage_names, default_epochs, budgets, load_plugins
 
 # %% auto #0
 __all__ = ['COLS', 'KEY', 'REFS_FILE', 'REFS', 'SMOKE_POOL', 'SMOKE_TEST', 'DEFAULT_LABELS', 'parse_labels', 'parse_seeds',
            'parse_epochs', 'read_results', 'append_result', 'load_refs', 'summarise', 'results_md',
            'plot_label_efficiency', 'write_report', 'budget_epochs', 'smoke_cut', 'BenchError', 'device_name',
-           'check_out', 'bench_command', 'no_bars', 'run_bench', 'bench_parser', 'bench']
+           'bench_command', 'no_bars', 'run_bench', 'bench_parser', 'bench']
 
 # %% ../../nbs/21_bench.run.ipynb #714aff91
 def parse_labels(labels):
@@ -304,11 +304,7 @@ def device_name(device=None):
     dev = check_device(device)
     return torch.cuda.get_device_name(dev) if dev.type=='cuda' else dev.type
 
-def check_out(out):
-    "Output folder `out` as a `Path`; a `ValueError` when it is a file"
-    out = Path(out)
-    if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file; expected a folder (new, or holding a previous bench to resume)")
-    return out
+_OUT = '(new, or holding a previous bench to resume)'     # what a bench's --out must be
 
 def _epochs_str(e): return ','.join(f"{k}={v}" for k,v in e.items())
 
@@ -456,7 +452,7 @@ def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, see
     if weights is not None and not Path(weights).is_file():
         raise ValueError(f"--weights {weights} is not a file; expected a torchvision resnet18 state_dict (.pth) with ImageNet weights")
     seeds,ep = parse_seeds(seeds),budget_epochs(protocol, budget, epochs)
-    dev,out = check_device(device),check_out(out)
+    dev,out = check_device(device),check_out(out, _OUT)
     dname = device_name(dev)
     ds = load_dataset(dataset, path=data) if isinstance(dataset, str) else dataset
     task = lambda n, s: _task(ds, protocol, n, s, dev, ep, out/'cache', budget)
@@ -469,7 +465,7 @@ def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, see
     clash = [r for k,r in prev.items() if k[:2]==(dsn, protocol) and _clashes(r, ep, budget, registry, used)]
     if clash: raise ValueError(f"{fn} holds cells run with other settings ({clash[0]['method']}: epochs {clash[0]['epochs']}, budget {clash[0]['budget']}) "
                                f"than this run (epochs {estr}, budget {budget}); use another --out or the same settings")
-    out.mkdir(parents=True, exist_ok=True)
+    check_out(out, _OUT, make=True)
     cells = [(s, n, m) for s in seeds for n in labels for m in methods]
     todo = [c for c in cells if (dsn, protocol, c[2], c[1], c[0]) not in prev]
     print(f"bench: {dsn}, protocol {protocol}, {len(cells)} cells on {dname}, epochs {estr}, budget {budget}; "
