@@ -18,6 +18,7 @@ __all__ = ['plot_top_losses']
 # %% ../nbs/07_vis.ipynb #f73212f1
 def _pick(learn, n, random, dl=None, ds_idx=1):
     "`n` images of `dl` as model inputs and in [0,1]"
+    if n < 1: raise ValueError(f"`n` must be >= 1, got {n}")
     dl = learn._dl(dl, ds_idx)
     ds = dl.dataset
     if n > len(ds): raise ValueError(f"asked for {n} images but the set has {len(ds)}")
@@ -31,7 +32,6 @@ def _pick(learn, n, random, dl=None, ds_idx=1):
 @patch
 def plot_rec(self:AELearner, n=8, random=False, dl=None, ds_idx=1, figsize=None):
     "Originals above their reconstructions for `n` images of the validation set (or `dl`); returns the figure"
-    if n < 1: raise ValueError(f"`n` must be >= 1, got {n}")
     x,x01 = _pick(self, n, random, dl, ds_idx)
     rec = self.reconstruct(x)
     return show_grid(torch.cat([x01.cpu(), rec.cpu()]), nrows=2, ncols=n, figsize=figsize, row_titles=['input','output'])
