@@ -173,6 +173,7 @@ class TensorDL(DataLoader):
         self.target,self.split_idx,self.vocab = target,split_idx,vocab
         self.norm = norm if norm is None or isinstance(norm, tuple) and isinstance(norm[0], torch.Tensor) else _norm_stats(dataset.x, norm)
         self.tfms = L(tfms)
+        if bad := [t for t in self.tfms if not callable(t)]: raise TypeError(f"`tfms` must be batch transforms (callables on a batch), got {bad!r}")
 
     @property
     def x(self): return self.dataset.x
