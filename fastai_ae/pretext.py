@@ -13,7 +13,7 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import LossMetrics, accuracy
 from fastai.torch_core import params
 from .loaders import TensorDL, apply_tfms, _check_images
-from .layers import encoders, bottlenecks
+from .layers import encoders, bottlenecks, check_pos
 from .learner import AELearner, adamw
 from .callbacks import default_cbs
 from .augment import simclr_tfms
@@ -123,9 +123,8 @@ def simclr_learner(dls, enc='conv', nz=64, tau=0.5, proj=(256, 64), tfms=None, e
                    metrics=None, cbs=None, **kwargs) -> PretextLearner:
     "SimCLR on the images of `dls` (`ae_dls`): encoder `enc`, representation of `nz`, projection MLP `proj`, NT-Xent at `tau`"
     x,_ = _check_loaders(dls, 'SimCLR')
-    if not (is_listy(proj) and len(proj)==2 and all(isinstance(o, int) and o > 0 for o in proj)):
-        raise ValueError(f"`proj` must be the (hidden, output) sizes of the projection MLP, two positive ints, got {proj!r}")
-    nh,npj = proj
+    if not (is_listy(proj) and len(proj)==2): raise ValueError(f"`proj` must be the (hidden, output) sizes of the projection MLP, got {proj!r}")
+    nh,npj = (check_pos(o, 'proj') for o in proj)
     head = lambda n: nn.Sequential(nn.Linear(n, nh), nn.BatchNorm1d(nh), nn.ReLU(), nn.Linear(nh, npj))   # g(h), dropped at transfer
     model = _pretext_model(dls, enc, nz, head, enc_kw)
     lf = NTXent(tau)

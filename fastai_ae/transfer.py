@@ -23,6 +23,7 @@ from .loaders import *
 from .models import AutoEncoder
 from .learner import AELearner, ae_learner, adamw
 from .callbacks import default_cbs, TrainTfms
+from .layers import check_pos
 from .augment import weak_tfms
 from .loaders import _split_of
 
@@ -157,8 +158,9 @@ def encoder_learner(dls, ae, n_out=None, head=None, freeze=True, lin_ftrs=None, 
 @delegates(Learner.__init__)
 def simple_cnn_learner(dls, nfs=(32,64), nh=128, ps=0.25, n_out=None, opt_func=adamw, metrics=accuracy, cbs=None, aug=None, **kwargs) -> Learner:
     "A CNN of stride-2 convs with `nfs` channels and a `nh` hidden layer (dropout `ps`, then `2*ps`), trained from scratch on `dls` with the weak view `aug`"
-    if not len(nfs) or not all(isinstance(o, int) and o > 0 for o in nfs): raise ValueError(f"`nfs` must give the channels of at least one conv, positive ints, got {nfs!r}")
-    if not (isinstance(nh, int) and nh > 0): raise ValueError(f"`nh` (width of the hidden layer) must be a positive int, got {nh!r}")
+    if not len(nfs): raise ValueError(f"`nfs` must give the channels of at least one conv, got {nfs!r}")
+    for o in nfs: check_pos(o, 'nfs')
+    check_pos(nh, 'nh')
     # the output layer drops 2*ps, as fastai's `create_head` doubles its dropout there: ps=0.5 would drop every feature
     if not 0 <= ps < 0.5: raise ValueError(f"`ps` must be in [0, 0.5), since the output layer drops 2*ps, got ps={ps}")
     n_out = ifnone(n_out, getattr(dls, 'c', None))
