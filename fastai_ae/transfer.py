@@ -9,7 +9,7 @@ import numpy as np, torch
 from torch import nn
 from fastcore.all import *
 from fastai.learner import Learner, Recorder
-from fastai.layers import ConvLayer, LinBnDrop, Flatten
+from fastai.layers import ConvLayer, LinBnDrop
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.callback.training import BnFreeze
@@ -170,7 +170,8 @@ def simple_cnn_learner(dls, nfs=(32,64), nh=128, ps=0.25, n_out=None, opt_func=a
     c,h,w = x.shape[1:]
     convs = [ConvLayer(ni, no, ks=3, stride=2) for ni,no in zip((c,)+tuple(nfs[:-1]), nfs)]
     for _ in nfs: h,w = (h+1)//2,(w+1)//2
-    model = nn.Sequential(*convs, Flatten(), LinBnDrop(nfs[-1]*h*w, nh, p=ps, act=nn.ReLU(inplace=True), lin_first=True),
+    # torch's `Flatten` copies a channels-last activation where fastai's `view` fails, so `learn.to_channelslast()` works
+    model = nn.Sequential(*convs, nn.Flatten(), LinBnDrop(nfs[-1]*h*w, nh, p=ps, act=nn.ReLU(inplace=True), lin_first=True),
                           LinBnDrop(nh, n_out, bn=False, p=2*ps)).to(x.device)
     return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=opt_func, metrics=metrics, cbs=default_cbs()+aug_cbs(dls, aug)+L(cbs), **kwargs)
 

@@ -9,6 +9,7 @@ import numpy as np, torch
 from torch import nn
 from fastcore.all import *
 from fastai.torch_core import default_device, set_seed
+from fastai.callback.channelslast import ChannelsLast
 from ..data import ImageData, atomic_write, file_lock
 from ..loaders import *
 from ..layers import Registry
@@ -397,10 +398,11 @@ def _fixmatch(task, learn_fn, lr=3e-3, bs=32, flex=False):
     return learn, note
 
 def _cnn_fixmatch(task, flex=False, nfs=(32,64), ps=0.25):
-    "`_fixmatch` on a CNN from scratch (`simple_cnn_learner` with `nfs` channels and dropout `ps`)"
-    learn,note = _fixmatch(task, lambda dls, cb: simple_cnn_learner(dls, nfs=nfs, ps=ps, cbs=cb), flex=flex)
+    "`_fixmatch` on a CNN from scratch (`simple_cnn_learner` with `nfs` channels and dropout `ps`), channels-last"
+    # channels-last: 1.2-1.3x faster steps on the CPU, the same outputs up to rounding (`09_transfer`)
+    learn,note = _fixmatch(task, lambda dls, cb: simple_cnn_learner(dls, nfs=nfs, ps=ps, cbs=[cb, ChannelsLast()]), flex=flex)
     net = f"{len(nfs)}-conv CNN" + ('' if (nfs,ps)==((32,64),0.25) else f" {'-'.join(map(str, nfs))}, dropout {ps:g}")
-    return dict(acc=task_acc(learn), weights=None, note=f"{net}, {note}")
+    return dict(acc=task_acc(learn), weights=None, note=f"{net}, channels-last, {note}")
 
 @register_method('fixmatch', epochs=_ep('fm'), budgets=_cpu('fm'))
 def fixmatch_method(task:Task) -> dict:
