@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd, torch
 from fastcore.all import *
 from fastai.callback.fp16 import MixedPrecision
+from fastai.callback.channelslast import ChannelsLast
 from fastai.torch_core import set_seed, to_float
 from ..loaders import *
 from ..models import *
@@ -86,6 +87,7 @@ ROWS = {'torch':      "plain PyTorch loop, torch.optim.Adam defaults, eager (the
         'torch-fused':"plain PyTorch loop, Adam(fused=True)",
         'torch-graph':"plain PyTorch loop, whole step as one CUDA graph",
         'fit':        "fit_one_cycle, library defaults (TensorDL on the device, fused AdamW via OptimWrapper)",
+        'channels-last': "fit_one_cycle + learn.to_channelslast(use_amp=False): channels-last float32",
         'graph':      "fit_one_cycle + CudaGraphStep()",
         'bf16':       "fit_one_cycle + learn.to_bf16()",
         'fp16':       "fit_one_cycle + learn.to_fp16()",
@@ -118,6 +120,7 @@ def _lib_row(row, ds, n, bs, dev, seed):
     learn = ae_learner(dls, cbs=cbs)
     if row.endswith('bf16'): learn.to_bf16()
     if row=='fp16': learn.to_fp16()
+    if row=='channels-last': learn.add_cb(ChannelsLast())
     _reset_peak(dev)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, 1e-3)
     return dict(ips=t.ips, steps=t.nb, loss=t.avg_loss, mem=_peak(dev))
