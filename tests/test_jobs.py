@@ -1,5 +1,5 @@
 "`fastai-ae bench --jobs N`: cells in N worker processes, one shared resumable store, the same page as a sequential run"
-import os, subprocess, sys
+import os, subprocess, sys, time
 from pathlib import Path
 import pytest
 from fastcore.test import test_eq as eq
@@ -53,3 +53,39 @@ def test_session_methods_refused(tmp_path):
     r = subprocess.run([sys.executable, str(scr)], capture_output=True, text=True, timeout=300)
     assert r.returncode!=0
     assert "cannot see ['here_only'], defined in this session only" in r.stderr, r.stderr[-2000:]
+
+def _children(pid):
+    "PIDs of the live processes whose parent is `pid` (from /proc)"
+    r = []
+    for p in Path('/proc').iterdir():
+        if not p.name.isdigit(): continue
+        try: st = (p/'stat').read_text()
+        except OSError: continue
+        if int(st.rsplit(')', 1)[1].split()[1])==pid: r.append(int(p.name))
+    return r
+
+def _alive(pid):
+    try: return (Path('/proc')/str(pid)/'stat').read_text().rsplit(')', 1)[1].split()[0] not in 'ZX'
+    except OSError: return False
+
+@needs_data
+@pytest.mark.skipif(not Path('/proc/self/stat').exists(), reason='reads processes from /proc')
+def test_killed_bench_takes_its_workers(tmp_path):
+    "A `fastai-ae bench --jobs 2` killed outright (SIGKILL, out of memory) leaves no worker training on"
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    args = ['--labels', '100', '--methods', 'flexmatch_cnn3', '--seeds', '4', '--budget', 'smoke', '--device', 'cpu', '--jobs', '2']
+    p = subprocess.Popen([sys.executable, '-m', 'fastai_ae', 'bench', *args, '--out', str(tmp_path/'o')],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        t = time.time()
+        while time.time()-t < 120 and len(ws := [c for c in _children(p.pid) if b'spawn_main' in Path(f'/proc/{c}/cmdline').read_bytes()]) < 2:
+            time.sleep(0.5)
+        eq(len(ws), 2)
+        time.sleep(3)                          # the workers are importing, loading MNIST or training
+        p.kill(); p.wait()
+        t = time.time()
+        while time.time()-t < 30 and any(map(_alive, ws)): time.sleep(0.5)
+        eq([w for w in ws if _alive(w)], [])   # each worker saw its parent go and ended
+    finally:
+        if p.poll() is None: p.kill()
+        for w in [w for w in locals().get('ws', []) if _alive(w)]: os.kill(w, 9)   # no orphan outlives a failed test

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/21_bench.run.ipynb #4e4db01b
 from __future__ import annotations
-import csv, datetime, inspect, json, multiprocessing, os, queue, shlex, sys, time
+import csv, datetime, inspect, json, multiprocessing, multiprocessing.connection, os, queue, shlex, sys, threading, time
 from functools import partial
 from contextlib import contextmanager
 from pathlib import Path
@@ -380,8 +380,19 @@ def _worker_devices(dev, jobs):
     k = torch.cuda.device_count() if dev.type=='cuda' else 0
     return [torch.device('cuda', w%k) for w in range(jobs)] if k > 1 and dev.index is None else [dev]*jobs
 
+def _exit_with_parent():
+    "In a worker: end this process as soon as the process that started it dies, so that no orphan trains on"
+    p = multiprocessing.parent_process()
+    if p is None: return
+    def watch():
+        multiprocessing.connection.wait([p.sentinel])   # readable once the parent is gone, however it ended (SIGTERM, SIGKILL, out of memory)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
 def _bench_worker(w, spec, units, msgs):
     "A `--jobs` worker: runs the units it takes from `units`, appends each row to the shared `results.csv`, reports to `msgs`"
+    # `daemon=True` workers are ended by the parent's normal exit only: a killed `fastai-ae bench` would leave them training
+    _exit_with_parent()
     try:
         torch.set_num_threads(spec['threads'])
         registry = load_plugins()
