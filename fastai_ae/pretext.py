@@ -133,9 +133,17 @@ def simclr_learner(dls, enc='conv', nz=64, tau=0.5, proj=(256, 64), tfms=None, e
                           cbs=[SimCLR(ifnone(tfms, simclr_tfms(tuple(x.shape[1:]))))]+default_cbs()+L(cbs), **kwargs)
 
 # %% ../nbs/15_pretext.ipynb #6c31a378
+def _check_k(k, n):
+    "`k` neighbours among `n` memory images: an int in [1, n]"
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+        raise ValueError(f"`k` must be an int between 1 and the {n} memory images, got {k!r}")
+
 def knn_predict(f_mem, y_mem, f_q, k=20):
     "Classes of the queries `f_q` by a majority vote of their `k` nearest (cosine) memory features `f_mem` with labels `y_mem`"
-    if k < 1 or k > len(f_mem): raise ValueError(f"`k` must be between 1 and the {len(f_mem)} memory images, got {k}")
+    _check_k(k, len(f_mem))
+    if f_mem.ndim!=2 or f_q.ndim!=2 or f_mem.shape[1]!=f_q.shape[1] or y_mem.shape!=(len(f_mem),):
+        raise ValueError(f"expected memory features (N,D), their N labels and query features (M,D), got {tuple(f_mem.shape)}, "
+                         f"{tuple(y_mem.shape)} and {tuple(f_q.shape)}")
     s = F.normalize(f_q.float(), dim=1) @ F.normalize(f_mem.float(), dim=1).T
     nb = s.topk(k, dim=1).indices
     votes = F.one_hot(y_mem[nb], int(y_mem.max())+1).sum(1)
@@ -153,7 +161,7 @@ class KNNAccuracy(Metric):
             if len(y) and y.min() < 0: raise ValueError(f"`{nm}` classes must be >= 0, got {int(y.min())}")
         if len(x_mem)!=len(y_mem) or len(x_q)!=len(y_q):
             raise ValueError(f"memory and query images need one label each, got {len(x_mem)} and {len(x_q)} images, {len(y_mem)} and {len(y_q)} labels")
-        if not 1 <= k <= len(x_mem): raise ValueError(f"`k` must be between 1 and the {len(x_mem)} memory images, got {k}")
+        _check_k(k, len(x_mem))
     def reset(self): self.learn = None
     def accumulate(self, learn): self.learn = learn
     @property

@@ -72,7 +72,7 @@ def test_bad_input():
     xm,xq = torch.zeros(5,1,8,8, dtype=torch.uint8),torch.zeros(2,1,8,8, dtype=torch.uint8)
     ym,yq = torch.zeros(5).long(),torch.zeros(2).long()
     fails(lambda: KNNAccuracy(xm, ym[:4], xq, yq), contains='one label each')
-    fails(lambda: KNNAccuracy(xm, ym, xq, yq, k=9), contains='between 1 and the 5 memory images, got 9')
+    fails(lambda: KNNAccuracy(xm, ym, xq, yq, k=9), contains='an int between 1 and the 5 memory images, got 9')
     fails(lambda: KNNAccuracy(xm, ym, xq, yq, k=0), contains='between 1 and the 5 memory images, got 0')
     fails(lambda: KNNAccuracy(xm.float(), ym, xq, yq), contains='`x_mem` must be uint8')
     fails(lambda: KNNAccuracy(xm, ym, xq[0], yq), contains='`x_q` must have shape (N,C,H,W)')
