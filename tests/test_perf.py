@@ -52,6 +52,12 @@ def test_out_under_a_file(tmp_path, capsys):
     eq(main(['perf', '--device', 'cpu', '--bs', '128', '--steps', '4', '--out', str(f/'t.md')]), 1)
     assert 'f.txt is a file; expected a folder for t.md' in capsys.readouterr().err
 
+def test_missing_data_makes_nothing(tmp_path, capsys):
+    "A missing dataset fails before --out's folder is made"
+    eq(main(['perf', '--device', 'cpu', '--bs', '128', '--steps', '4', '--data', str(tmp_path/'nodata'), '--out', str(tmp_path/'new'/'t.md')]), 1)
+    assert 'nodata' in capsys.readouterr().err
+    assert not (tmp_path/'new').exists()
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the answer on a machine without CUDA')
 def test_cuda_without_cuda(capsys):
     eq(main(['perf', '--device', 'cuda']), 1)

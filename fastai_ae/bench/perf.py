@@ -140,10 +140,11 @@ def run_perf(device=None, bss=(128,512,2048), steps=200, rows=None, out=None, da
     if steps<1: raise ValueError(f"--steps must be at least 1, got {steps}")
     if repeat<1: raise ValueError(f"--repeat must be at least 1, got {repeat}")
     if out is not None and Path(out).is_dir(): raise ValueError(f"--out {out} is a folder; expected a markdown file name")
-    if out is not None: check_out(Path(out).parent, f"for {Path(out).name}", make=True)    # before the timing, not after it
+    if out is not None: check_out(Path(out).parent, f"for {Path(out).name}")   # before the timing, not after it
     if ds is None:
         from fastai_ae.data import load_dataset
         ds = load_dataset('mnist', path=data)
+    if out is not None: check_out(Path(out).parent, f"for {Path(out).name}", make=True)   # made once the data loads: a missing dataset leaves no empty folder
     res = []
     for bs in bss:
         n = min(len(ds), steps*bs)
@@ -155,7 +156,7 @@ def run_perf(device=None, bss=(128,512,2048), steps=200, rows=None, out=None, da
                                opt={'torch':'adam','torch-fused':'fused','torch-graph':'graph'}[row], warmup=min(10, steps))
             else: r = _lib_row(row, ds, n, bs, dev, seed)
             res.append(dict(loop=row, bs=bs, **r))
-            print(f"perf: {row:<11} bs {bs:>5}: {r['ips']:>10,.0f} img/s, loss {r['loss']:.2f}", flush=True)
+            print(f"perf: {row:<13} bs {bs:>5}: {r['ips']:>10,.0f} img/s, loss {r['loss']:.2f}", flush=True)
     df = pd.DataFrame(res).sort_values('ips', ascending=False).drop_duplicates(['loop','bs'])
     df = df.set_index(['bs','loop']).loc[[(bs,r) for bs in bss for r in rows]].reset_index()
     ref = df[df.loop=='torch'].set_index('bs').ips
