@@ -54,19 +54,16 @@ def test_session_methods_refused(tmp_path):
     assert r.returncode!=0
     assert "cannot see ['here_only'], defined in this session only" in r.stderr, r.stderr[-2000:]
 
+def _stat(pid):
+    "The fields of /proc/`pid`/stat after the command name (state first, then the parent's PID), or None once it is gone"
+    try: return (Path('/proc')/str(pid)/'stat').read_text().rsplit(')', 1)[1].split()
+    except OSError: return None
+
 def _children(pid):
     "PIDs of the live processes whose parent is `pid` (from /proc)"
-    r = []
-    for p in Path('/proc').iterdir():
-        if not p.name.isdigit(): continue
-        try: st = (p/'stat').read_text()
-        except OSError: continue
-        if int(st.rsplit(')', 1)[1].split()[1])==pid: r.append(int(p.name))
-    return r
+    return [int(p.name) for p in Path('/proc').iterdir() if p.name.isdigit() and (st := _stat(p.name)) and int(st[1])==pid]
 
-def _alive(pid):
-    try: return (Path('/proc')/str(pid)/'stat').read_text().rsplit(')', 1)[1].split()[0] not in 'ZX'
-    except OSError: return False
+def _alive(pid): return (st := _stat(pid)) is not None and st[0] not in 'ZX'
 
 @needs_data
 @pytest.mark.skipif(not Path('/proc/self/stat').exists(), reason='reads processes from /proc')
@@ -76,6 +73,7 @@ def test_killed_bench_takes_its_workers(tmp_path):
     args = ['--labels', '100', '--methods', 'flexmatch_cnn3', '--seeds', '4', '--budget', 'smoke', '--device', 'cpu', '--jobs', '2']
     p = subprocess.Popen([sys.executable, '-m', 'fastai_ae', 'bench', *args, '--out', str(tmp_path/'o')],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    ws = []
     try:
         t = time.time()
         while time.time()-t < 120 and len(ws := [c for c in _children(p.pid) if b'spawn_main' in Path(f'/proc/{c}/cmdline').read_bytes()]) < 2:
@@ -88,4 +86,4 @@ def test_killed_bench_takes_its_workers(tmp_path):
         eq([w for w in ws if _alive(w)], [])   # each worker saw its parent go and ended
     finally:
         if p.poll() is None: p.kill()
-        for w in [w for w in locals().get('ws', []) if _alive(w)]: os.kill(w, 9)   # no orphan outlives a failed test
+        for w in [w for w in ws if _alive(w)]: os.kill(w, 9)   # no orphan outlives a failed test
