@@ -19,8 +19,8 @@ from .data import ImageData, image_folder
 from fastai.data.transforms import get_image_files, RandomSplitter
 
 # %% auto #0
-__all__ = ['TensorDS', 'show_grid', 'apply_tfms', 'RandFlip', 'RandShift', 'ToRGB', 'ResizeBatch', 'TensorDL',
-           'TensorDataLoaders', 'to_uint8', 'tensor_dls', 'ae_dls', 'cls_dls', 'folder_ae_dls']
+__all__ = ['TensorDS', 'show_grid', 'apply_tfms', 'ToRGB', 'ResizeBatch', 'TensorDL', 'TensorDataLoaders', 'to_uint8',
+           'tensor_dls', 'ae_dls', 'cls_dls', 'folder_ae_dls']
 
 # %% ../nbs/01_loaders.ipynb #3a4f6bb8
 def _check_images(x, nm='x'):
@@ -102,30 +102,6 @@ def apply_tfms(x, tfms, split_idx=None):
         x = t(TensorImage(x), split_idx=split_idx).as_subclass(torch.Tensor) if isinstance(t, Transform) else t(x)
     return x
 
-class RandFlip:
-    "Flip each image of a batch left-right with probability `p` (training only)"
-    split_idx = 0
-    def __init__(self, p=0.5): self.p = p
-    def __call__(self, x):
-        m = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < self.p
-        return torch.where(m, x.flip(-1), x)
-
-class RandShift:
-    "Shift each image of a batch by up to `px` pixels (zero padding, training only)"
-    split_idx = 0
-    def __init__(self, px=2): self.px = px
-    def __call__(self, x):
-        n,_,h,w = x.shape
-        p = self.px
-        xp = F.pad(x, (p,p,p,p))
-        # One random offset per image: gather through a sampling grid built from integer shifts
-        dx = torch.randint(0, 2*p+1, (n,), device=x.device)
-        dy = torch.randint(0, 2*p+1, (n,), device=x.device)
-        ys = (torch.arange(h, device=x.device)[None] + dy[:,None])         # n,h
-        xs = (torch.arange(w, device=x.device)[None] + dx[:,None])         # n,w
-        idx = (ys[:,:,None]*(w+2*p) + xs[:,None,:]).flatten(1)             # n,h*w
-        return xp.flatten(2).gather(2, idx[:,None].expand(-1, x.shape[1], -1)).view_as(x)
-
 class ToRGB:
     "Repeat a 1-channel batch to 3 channels (for ImageNet models)"
     def __call__(self, x): return x.expand(-1, 3, -1, -1) if x.shape[1]==1 else x
@@ -142,6 +118,14 @@ class ResizeBatch:
     "Resize a batch to `size` (an int or (h,w)) with bilinear interpolation"
     def __init__(self, size): self.size = _hw(size, chans=False)
     def __call__(self, x): return F.interpolate(x, size=self.size, mode='bilinear', align_corners=False, antialias=True)
+
+# %% ../nbs/01_loaders.ipynb #e8a1af1d
+_REMOVED = {'RandShift': 'kornia.augmentation.RandomCrop((h,w), padding=px)', 'RandFlip': 'kornia.augmentation.RandomHorizontalFlip(p)'}
+
+def __getattr__(name):
+    "Name the replacement of a transform removed in 0.3.0 (an `ImportError`, which `from ... import` passes on)"
+    if name in _REMOVED: raise ImportError(f"`{name}` was removed from fastai_ae in 0.3.0: use `{_REMOVED[name]}`, which draws the same transform per image on the device")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # %% ../nbs/01_loaders.ipynb #85a37e10
 def _norm_stats(x, norm):

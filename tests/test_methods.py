@@ -89,14 +89,20 @@ OLD = {
 # Deliberate renames, listed in the README's changelog
 RENAMED = {'rec_losses': 'likelihoods', 'bernoulli_nll': 'bernoulli_rec', 'gauss_nll': 'gauss_rec', 'show_images': 'show_grid',
            'EPOCH_STAGES': 'stage_names', 'BUDGETS': 'budgets'}
+# Deliberate removals, listed in the README's changelog: importing one names its replacement
+REMOVED = {'RandFlip': 'RandomHorizontalFlip', 'RandShift': 'RandomCrop'}
 BENCH = ('fastai_ae.bench.methods', 'fastai_ae.bench.run', 'fastai_ae.bench.perf')
 
 @pytest.mark.parametrize('mod', list(OLD))
 def test_old_names_importable(mod):
-    "Every old public name is still importable: from fastai_ae.all (the library) or fastai_ae.bench (the benchmark), or renamed"
+    "Every old public name is still importable: from fastai_ae.all (the library) or fastai_ae.bench (the benchmark), or renamed, or removed with a message"
     lib = vars(importlib.import_module('fastai_ae.all'))
     bench = {k:v for m in BENCH for k,v in vars(importlib.import_module(m)).items()}
     for n in OLD[mod]:
+        if n in REMOVED:
+            with pytest.raises(ImportError, match=REMOVED[n]): exec(f"from fastai_ae.{mod} import {n}")
+            assert f'`{n}`' in (ROOT/'README.md').read_text()
+            continue
         new = RENAMED.get(n, n)
         where = lib if mod not in ('bench','perf') and new in lib else bench
         assert new in where, f"{mod}.{n} (now {new}) is not importable"

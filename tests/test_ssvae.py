@@ -3,7 +3,8 @@ import math, os, pytest, torch, torch.nn.functional as F
 from torch import nn
 from fastcore.test import test_eq as eq, test_close as close, test_fail as fails
 from fastai_ae.data import mnist
-from fastai_ae.loaders import TensorDS, cls_dls, ae_dls, RandShift
+import kornia.augmentation as K
+from fastai_ae.loaders import TensorDS, cls_dls, ae_dls
 from fastai_ae.layers import gauss_kl
 from fastai_ae.learner import ae_learner
 from fastai_ae.transfer import few_labels
@@ -115,7 +116,7 @@ def m1(ds):
 def test_m1m2_short_run(ds, dls, m1, clf):
     torch.manual_seed(0)
     w0 = m1.model.enc[1].weight.clone()
-    learn = m1m2_learner(dls, m1, clf=clf, clf_tfms=[RandShift(2)] if clf!='z' else None, nh=128, nz=16)
+    learn = m1m2_learner(dls, m1, clf=clf, clf_tfms=[K.RandomCrop((28,28), padding=2)] if clf!='z' else None, nh=128, nz=16)
     # q(y|z1) on M1's codes (the paper) or q(y|x) on the images, never both
     eq(learn.model.clf is None, clf=='z'); eq(learn.model.m2.clf is None, clf!='z')
     eq(learn.loss_func.w, 0.5 if clf=='z' else 5)
@@ -129,7 +130,7 @@ def test_m1m2_short_run(ds, dls, m1, clf):
 def test_m1m2_image_classifier_terms(ds, dls, m1):
     "With `clf` on the images, the bounds are M2's on M1's codes and the logits are `clf`'s; `clf_tfms` only in training"
     torch.manual_seed(0)
-    learn = m1m2_learner(dls, m1, clf='conv', clf_tfms=[RandShift(2)], nh=64, nz=8)
+    learn = m1m2_learner(dls, m1, clf='conv', clf_tfms=[K.RandomCrop((28,28), padding=2)], nh=64, nz=8)
     m = learn.model.eval()
     xu,xl,yl = dls.one_batch()
     with torch.no_grad():
@@ -156,7 +157,7 @@ def test_methods_registered():
 def test_consistency_on_pixel_m2(ds, dls):
     "M2 on pixels takes its second view from the callback's `tfms`; the `cons` column lives for one fit"
     torch.manual_seed(0)
-    cb = Consistency(3., tfms=[RandShift(2)])
+    cb = Consistency(3., tfms=[K.RandomCrop((28,28), padding=2)])
     learn = ssvae_learner(dls, clf='conv', nh=32, nz=4, cbs=cb)
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     eq(learn.recorder.metric_names[-2], 'cons')

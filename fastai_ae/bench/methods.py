@@ -5,7 +5,7 @@
 # %% ../../nbs/20_bench.methods.ipynb #45d5e837
 from __future__ import annotations
 import contextlib, hashlib, importlib.metadata, os, pickle, random, warnings
-import numpy as np, torch
+import numpy as np, torch, kornia.augmentation as K
 from torch import nn
 from fastcore.all import *
 from fastai.torch_core import default_device, set_seed
@@ -318,6 +318,10 @@ def accuracy_on(learn, x, y):
     "Accuracy of `learn`'s classifier q(y|x) on images `x` with labels `y`"
     return float((learn.predict_proba(x).argmax(1).cpu()==torch.as_tensor(y)).float().mean())
 
+def _shifts(task, px):
+    "Random whole-pixel shifts of up to `px` pixels with zero padding (kornia's `RandomCrop`), or none if `px` is 0"
+    return [K.RandomCrop(tuple(task.ds.x.shape[-2:]), padding=px)] if px else None
+
 def _fit_task(learn, task, lr):
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(task.epochs['m2'], lr)
     return accuracy_on(learn, task.test_x, task.test_y)
@@ -325,13 +329,13 @@ def _fit_task(learn, task, lr):
 @register_method('m2', epochs=_ep('m2'), budgets=_cpu('m2'))
 def m2_method(task:Task, clf='conv', lr=1e-3, shift=2) -> dict:
     "Kingma's M2 on pixels (classifier `clf`, MLP encoder and decoder with 500 hidden units), random shifts of `shift` px"
-    learn = ssvae_learner(task_dls(task, tfms=[RandShift(shift)] if shift else None), clf=clf, lr=lr)
+    learn = ssvae_learner(task_dls(task, tfms=_shifts(task, shift)), clf=clf, lr=lr)
     acc = _fit_task(learn, task, lr)
     return dict(acc=acc, weights=None, note=f"M2 clf={clf}, shift {shift}px, {task.epochs['m2']} ep, bs 100+20, alpha={learn.loss_func.alpha:g}")
 
 def _m1m2(task, clf, shift, lr, cons=0.):
     ae = m1_vae(task)
-    learn = m1m2_learner(task_dls(task), ae, clf=clf, clf_tfms=[RandShift(shift)] if shift else None, lr=lr,
+    learn = m1m2_learner(task_dls(task), ae, clf=clf, clf_tfms=_shifts(task, shift), lr=lr,
                          cbs=Consistency(cons) if cons else None)
     acc = _fit_task(learn, task, lr)
     q = ('q(y|z1)' if clf=='z' else f"q(y|x) clf={clf} shift {shift}px") + (f", consistency weight {cons:g}" if cons else '')
