@@ -4,11 +4,11 @@
 
 # %% ../nbs/05_callbacks.ipynb #f3c163ee
 from __future__ import annotations
-import ctypes, math, os, time, warnings, torch, torch.nn.functional as F
+import ctypes, math, os, random, time, warnings, numpy as np, torch, torch.nn.functional as F
 from pathlib import Path
 from contextlib import nullcontext
 from fastcore.all import *
-from fastai.callback.core import Callback, CancelBatchException, CancelValidException
+from fastai.callback.core import Callback, CancelBatchException, CancelValidException, CancelEpochException
 from fastai.callback.schedule import SchedLin, SchedCos, SchedNo, combine_scheds, ParamScheduler
 from fastai.callback.fp16 import MixedPrecision, AMPMode
 from fastai.callback.mixup import MixHandler
@@ -19,8 +19,8 @@ from .data import atomic_write
 
 # %% auto #0
 __all__ = ['KLWarmup', 'Denoise', 'NaNGuard', 'CPUMixedPrecision', 'default_cbs', 'SkipValid', 'TrainTfms', 'LabelsIn', 'cons_kl',
-           'Consistency', 'EMA', 'EpochTimer', 'PrintTable', 'Checkpoint', 'resume_epoch', 'AsyncSmoothLoss',
-           'CudaGraphStep', 'ReleaseMemory']
+           'Consistency', 'EMA', 'EpochTimer', 'PrintTable', 'Checkpoint', 'resume_epoch', 'Snapshot',
+           'AsyncSmoothLoss', 'CudaGraphStep', 'ReleaseMemory']
 
 # %% ../nbs/05_callbacks.ipynb #c1255a25
 class KLWarmup(Callback):
@@ -210,6 +210,12 @@ class EMA(Callback):
         if getattr(self, 'saved', None) is not None: self.m.load_state_dict(self.saved); self.saved = None
     def after_fit(self):
         if self.on and self.final and self.t: self.m.load_state_dict(self.avg)
+    def state_dict(self): return dict(avg=self.avg, t=self.t)
+    def load_state_dict(self, st):
+        "Put back the average and step count of `state_dict()` (a `Snapshot` does, after `before_fit`)"
+        if set(st['avg'])!=set(self.avg): raise ValueError(f"the saved average is of other weights: {sorted(set(st['avg'])^set(self.avg))} differ")
+        for k,v in st['avg'].items(): self.avg[k].copy_(v)
+        self.t = st['t']
 
 # %% ../nbs/05_callbacks.ipynb #e60db79d
 def _sync(dev):
@@ -236,8 +242,9 @@ class EpochTimer(Callback):
 
 # %% ../nbs/05_callbacks.ipynb #7dda31d7
 def _skipped(learn):
-    "Epochs that `fit(start_epoch=...)` skips in the current fit"
-    return next((cb._skip_to for cb in learn.cbs if isinstance(cb, SkipToEpoch)), 0)
+    "Epochs skipped in the current fit: by `fit(start_epoch=...)`, or by a `Snapshot` it resumes from"
+    # both keep it in `_skip_to`; a name with an underscore is never looked up on the learner
+    return max((getattr(cb, '_skip_to', 0) for cb in learn.cbs), default=0)
 
 def _fmt(v):
     if isinstance(v, float) or (isinstance(v, torch.Tensor) and v.numel()==1): return f'{float(v):.4f}'
@@ -306,6 +313,92 @@ def resume_epoch(learn, path, meta=None):
     if learn.opt is None: learn.create_opt()
     learn.opt.load_state_dict(st['opt'])
     return st['epoch']+1, st['rows']
+
+# %% ../nbs/05_callbacks.ipynb #bf7fdc53
+def _dl_rngs(learn):
+    "The python generators of `learn`'s loaders: fastai's `DataLoader` shuffles with its own"
+    return [getattr(dl, 'rng', None) for dl in getattr(learn.dls, 'loaders', [])]
+
+def _rng_state(learn):
+    "The random state of python, numpy, torch (the CPU's, and each CUDA device's once CUDA is in use) and `learn`'s loaders"
+    return dict(py=random.getstate(), np=np.random.get_state(), torch=torch.get_rng_state(),
+                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+                dls=[g.getstate() if isinstance(g, random.Random) else None for g in _dl_rngs(learn)])
+
+def _set_rng_state(learn, st):
+    "Put back a random state from `_rng_state`"
+    random.setstate(st['py']); np.random.set_state(st['np']); torch.set_rng_state(st['torch'])
+    if st['cuda'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
+    for g,s in zip(_dl_rngs(learn), st['dls']):
+        if s is not None and isinstance(g, random.Random): g.setstate(s)
+
+def _stateful(learn):
+    "The callbacks of `learn` with a `state_dict`, named by class and rank among those of their class"
+    res,seen = {},{}
+    for cb in learn.cbs:
+        # the class's own method: a callback reads any other name from its learner
+        if not callable(getattr(type(cb), 'state_dict', None)): continue
+        nm = type(cb).__name__
+        seen[nm] = seen.get(nm, -1)+1
+        res[f'{nm}.{seen[nm]}'] = cb
+    return res
+
+class Snapshot(Callback):
+    "Write the whole training state to `fn` every `every` seconds and after the last epoch; a fit given it resumes from `fn` (`meta` must match)"
+    order = 95    # after the callbacks whose state it puts back have set up in `before_fit` (`ChannelsLast`, `EMA`, `FixMatch`)
+    def __init__(self, fn, every=300, meta=None):
+        if isinstance(every, bool) or not isinstance(every, (int, float)) or not every >= 0:
+            raise ValueError(f"`every` (seconds between snapshots) must be a number >= 0, got {every!r}")
+        self.fn,self.every,self.meta,self._skip_to = Path(fn),every,meta,0
+
+    def _read(self):
+        "The snapshot in `fn` if there is one for this fit; None if there is none or it is damaged (set aside)"
+        if not self.fn.exists(): return None
+        try:
+            st = torch.load(self.fn, map_location='cpu', weights_only=False)
+            keys = {'model', 'opt', 'epoch', 'n_epoch', 'cbs', 'rng', 'meta'}
+            if not isinstance(st, dict) or not keys <= set(st): raise KeyError(f"expected the keys {sorted(keys)}")
+        except Exception as e:
+            bad = self.fn.with_name(self.fn.name+'.damaged')
+            os.replace(self.fn, bad)
+            warnings.warn(f"the snapshot {self.fn} is damaged ({type(e).__name__}: {e}); moved to {bad.name}, starting afresh")
+            return None
+        if st['meta']!=self.meta:
+            raise ValueError(f"{self.fn} is a snapshot of another run (its meta {st['meta']!r}, this fit's {self.meta!r}): delete it or use another file")
+        if st['n_epoch']!=self.n_epoch:
+            raise ValueError(f"{self.fn} is a snapshot of a {st['n_epoch']}-epoch fit, this fit has {self.n_epoch} epochs: delete it or use another file")
+        return st
+
+    def before_fit(self):
+        self._skip_to,self.last = 0,time.perf_counter()
+        # a snapshot that cannot be written must fail now, not after the first hours of training
+        if self.fn.is_dir(): raise ValueError(f"the snapshot {self.fn} is a folder; expected a file name")
+        try: self.fn.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e: raise ValueError(f"the snapshot's folder {self.fn.parent} cannot be made ({e.strerror or e})") from None
+        if not os.access(self.fn.parent, os.W_OK | os.X_OK): raise ValueError(f"the snapshot's folder {self.fn.parent} cannot be written by this user")
+        st = self._read()
+        if st is None: return
+        if _skipped(self.learn): raise ValueError("a fit resumes from its `Snapshot` or from `start_epoch`, not both")
+        cbs = _stateful(self.learn)
+        if set(cbs)!=set(st['cbs']):
+            raise ValueError(f"{self.fn} holds the state of the callbacks {sorted(st['cbs'])}, this fit has {sorted(cbs)}: delete it or use another file")
+        getattr(self.model, 'module', self.model).load_state_dict(st['model'])
+        self.opt.load_state_dict(st['opt'])
+        for k,cb in cbs.items(): cb.load_state_dict(st['cbs'][k])
+        _set_rng_state(self.learn, st['rng'])
+        self._skip_to = st['epoch']+1
+
+    def before_epoch(self):
+        if self.epoch < self._skip_to: raise CancelEpochException
+
+    def after_epoch(self):
+        # in a distributed run only rank 0 writes; every rank holds the same weights
+        if self.epoch < _skipped(self.learn) or rank_distrib(): return
+        if self.epoch < self.n_epoch-1 and time.perf_counter()-self.last < self.every: return
+        m = getattr(self.model, 'module', self.model)
+        _atomic_save(dict(model=m.state_dict(), opt=self.opt.state_dict(), epoch=self.epoch, n_epoch=self.n_epoch, rng=_rng_state(self.learn),
+                          cbs={k:cb.state_dict() for k,cb in _stateful(self.learn).items()}, meta=self.meta), self.fn)
+        self.last = time.perf_counter()
 
 # %% ../nbs/05_callbacks.ipynb #283d2a97
 class AsyncSmoothLoss(AvgSmoothLoss):

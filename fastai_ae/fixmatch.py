@@ -136,3 +136,13 @@ class FixMatch(Callback):
     def after_fit(self):
         self.learn.metrics = [m for m in self.learn.metrics if m not in self.cols]
         if self.ema is not None: self.ema.after_fit()
+    def state_dict(self):
+        "What a `Snapshot` saves: FlexMatch's learning status and the `EMA`'s average"
+        return dict(status=self.status if self.flex else None, ema=None if self.ema is None else self.ema.state_dict())
+    def load_state_dict(self, st):
+        if (st['status'] is None)!=(not self.flex) or (st['ema'] is None)!=(self.ema is None):
+            raise ValueError(f"the saved FixMatch state is of another setting (FlexMatch status saved: {st['status'] is not None}, EMA saved: {st['ema'] is not None})")
+        if self.flex:
+            if st['status'].shape!=self.status.shape: raise ValueError(f"the saved FlexMatch status is of {len(st['status'])} pool images, this pool has {len(self.status)}")
+            self.status.copy_(st['status'])
+        if self.ema is not None: self.ema.load_state_dict(st['ema'])

@@ -277,3 +277,58 @@ def test_damaged_cache_is_rebuilt(ds, tmp_path):
     fn.write_bytes(fn.read_bytes()[:100])
     with pytest.warns(UserWarning, match='is damaged'): b = pretrained_ae(t, 'ae', nz=4)
     assert not b.cached and pretrained_ae(t, 'ae', nz=4).cached
+
+def _die_after(monkeypatch, epoch):
+    "Make every `Snapshot` write at each epoch, and the process 'die' (KeyboardInterrupt) once the snapshot of `epoch` is written"
+    import fastai_ae.bench.methods as bm
+    from fastai_ae.callbacks import Snapshot
+    monkeypatch.setattr(bm, 'SNAPSHOT_EVERY', 0)
+    after = Snapshot.after_epoch
+    def dies(self):
+        after(self)
+        if self.epoch==epoch: raise KeyboardInterrupt
+    monkeypatch.setattr(Snapshot, 'after_epoch', dies)
+    return lambda: monkeypatch.setattr(Snapshot, 'after_epoch', after)
+
+def test_killed_cell_resumes_from_its_snapshot(ds, tmp_path, monkeypatch):
+    "A FlexMatch cell killed in the middle of its fit starts again from its last snapshot and ends with the uninterrupted run's result"
+    from fastai_ae.fixmatch import FixMatch
+    steps = []
+    after_loss = FixMatch.after_loss
+    def counted(self):
+        if self.training: steps.append(1)
+        after_loss(self)
+    monkeypatch.setattr(FixMatch, 'after_loss', counted)
+    args = dict(labels=[100], methods='flexmatch', seeds=1, budget='smoke', device='cpu')
+    run_bench(ds, 'kingma', out=tmp_path/'whole', **args)
+    whole,total = read_results(tmp_path/'whole'/'results.csv')[0],len(steps)
+    revive = _die_after(monkeypatch, 10)
+    out = tmp_path/'cut'
+    with pytest.raises(KeyboardInterrupt): run_bench(ds, 'kingma', out=out, **args)
+    snaps = list((out/'cache'/'snapshots').glob('*.snap'))
+    eq(len(snaps), 1)
+    eq(torch.load(snaps[0], weights_only=False)['epoch'], 10)
+    eq(read_results(out/'results.csv'), [])
+    revive()
+    run_bench(ds, 'kingma', out=out, **args)
+    r = read_results(out/'results.csv')[0]
+    eq(r['acc'], whole['acc'])                         # the same result as the run never stopped
+    eq(len(steps), 2*total)                            # the resumed run trained only what the killed one had not
+    eq(list((out/'cache'/'snapshots').glob('*.snap')), [])   # the cell is done: its snapshot is gone
+
+def test_killed_pretraining_resumes_from_its_snapshot(ds, tmp_path, monkeypatch):
+    "An autoencoder's pretraining killed after its first epoch resumes there, and caches the weights of a run never stopped"
+    from fastai_ae.bench.methods import make_task, pretrained_ae
+    from fastai_ae.bench.run import smoke_cut
+    from fastai.torch_core import set_seed
+    task = lambda d: smoke_cut(make_task(ds, 'kingma', 100, device='cpu', epochs=dict(ae=3), cache=d))
+    set_seed(0)     # the autoencoder's initial weights, as the bench seeds each cell
+    whole = pretrained_ae(task(tmp_path/'whole'), 'ae', nz=4)
+    revive = _die_after(monkeypatch, 0)
+    set_seed(0)
+    with pytest.raises(KeyboardInterrupt): pretrained_ae(task(tmp_path/'cut'), 'ae', nz=4)
+    assert not list((tmp_path/'cut').glob('*.pth')) and len(list((tmp_path/'cut').glob('*.snap')))==1
+    revive()
+    cut = pretrained_ae(task(tmp_path/'cut'), 'ae', nz=4)
+    assert not cut.cached and not list((tmp_path/'cut').glob('*.snap'))
+    for a,b in zip(cut.model.state_dict().values(), whole.model.state_dict().values()): eq(a, b)

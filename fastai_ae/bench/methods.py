@@ -13,7 +13,7 @@ from fastai.callback.channelslast import ChannelsLast
 from ..data import ImageData, atomic_write, file_lock
 from ..loaders import *
 from ..layers import Registry
-from ..callbacks import KLWarmup, SkipValid, Consistency
+from ..callbacks import KLWarmup, SkipValid, Consistency, Snapshot
 from ..learner import AELearner, ae_learner
 from ..transfer import *
 from ..ssvae import *
@@ -23,13 +23,13 @@ from ..fixmatch import FixMatch
 from ..pretext import rotnet_learner, simclr_learner
 
 # %% auto #0
-__all__ = ['methods', 'protocols', 'register_method', 'stage_names', 'default_epochs', 'budgets', 'load_plugins', 'Task',
-           'make_task', 'pretrained_ae', 'task_acc', 'ae_method', 'vae_method', 'm1_vae', 'm1_method', 'cnn_method',
-           'cnn_aug_method', 'resnet18_method', 'pca_svm_method', 'task_dls', 'accuracy_on', 'm2_method', 'm1m2_method',
-           'm1m2_z_method', 'm1m2_cons_method', 'ladder_method', 'ladder_gamma_method', 'ladder_conv_method',
-           'ladder_noise_method', 'fixmatch_method', 'flexmatch_method', 'flexmatch_cnn3_method', 'ae_fixmatch_method',
-           'pretrained_pretext', 'rotnet_method', 'rotnet_ft_method', 'simclr_method', 'simclr_ft_method',
-           'simclr_flexmatch_method']
+__all__ = ['methods', 'protocols', 'SNAPSHOT_EVERY', 'register_method', 'stage_names', 'default_epochs', 'budgets',
+           'load_plugins', 'Task', 'make_task', 'pretrained_ae', 'task_acc', 'ae_method', 'vae_method', 'm1_vae',
+           'm1_method', 'cnn_method', 'cnn_aug_method', 'resnet18_method', 'pca_svm_method', 'task_dls', 'accuracy_on',
+           'm2_method', 'm1m2_method', 'm1m2_z_method', 'm1m2_cons_method', 'ladder_method', 'ladder_gamma_method',
+           'ladder_conv_method', 'ladder_noise_method', 'fixmatch_method', 'flexmatch_method', 'flexmatch_cnn3_method',
+           'ae_fixmatch_method', 'pretrained_pretext', 'rotnet_method', 'rotnet_ft_method', 'simclr_method',
+           'simclr_ft_method', 'simclr_flexmatch_method']
 
 # %% ../../nbs/20_bench.methods.ipynb #6220f84a
 methods = Registry('method')
@@ -118,6 +118,7 @@ class Task:
         device = torch.device(device if device is not None else default_device())
         cache = None if cache is None else Path(cache)
         store_attr()
+        self.method = None    # the bench method running on the task, set by the bench: it names the snapshots of its fits
 
     @property
     def test_ds(self):
@@ -163,6 +164,8 @@ def _seeded(seed):
         try: yield
         finally: random.setstate(st[0]); np.random.set_state(st[1])
 
+SNAPSHOT_EVERY = 300    # seconds between the snapshots of a long bench fit: a killed cell loses at most this
+
 def _cached_fit(task, learn, key, n, lr):
     "Load `learn`'s weights from `task.cache`/`key`, or `fit_one_cycle` it for `n` epochs (no validation) and save them there"
     fn = None if task.cache is None else task.cache/key
@@ -176,13 +179,24 @@ def _cached_fit(task, learn, key, n, lr):
             except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, KeyError) as e:
                 warnings.warn(f"the cached autoencoder {fn} is damaged ({type(e).__name__}: {e}); training it again")
         # seeded by the task alone, the caller's random state untouched: the weights, and all the cell does after, are the same
-        # whichever cell (or worker) trains them and whether they are trained or loaded
-        with _seeded(task.seed), learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=SkipValid())
+        # whichever cell (or worker) trains them and whether they are trained or loaded (or resumed from a snapshot)
+        snap = None if fn is None else Snapshot(fn.with_suffix('.snap'), every=SNAPSHOT_EVERY, meta=key)
+        with _seeded(task.seed), learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=[SkipValid()]+L(snap))
         if fn is not None:
-            fn.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(fn) as t: torch.save(learn.model.state_dict(), t)
+            snap.fn.unlink(missing_ok=True)
     learn.cache_file,learn.cached = fn,False
     return learn
+
+@contextlib.contextmanager
+def _snapshotted(task, what, learn, *settings):
+    "A `Snapshot` in `task.cache` for a fit of `learn` in the block (None without a cache), named by the task, its method, `what` and `settings`; gone once the block ends well"
+    if task.cache is None: yield None; return
+    meta = f"{task.name} {task.method} {what} e{task.epochs} {settings!r} {learn.model!r}"
+    snap = Snapshot(task.cache/'snapshots'/f"{task.name}-{task.method}-{what}-{hashlib.sha1(meta.encode()).hexdigest()[:10]}.snap",
+                    every=SNAPSHOT_EVERY, meta=meta)
+    yield snap
+    snap.fn.unlink(missing_ok=True)   # the block has its result: nothing left to resume
 
 def _weights(learn):
     "The cache file `learn` was loaded from or saved to, as a string for the results table (`None` without a cache)"
@@ -323,8 +337,9 @@ def _shifts(task, px):
     return [K.RandomCrop(tuple(task.ds.x.shape[-2:]), padding=px)] if px else None
 
 def _fit_task(learn, task, lr):
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(task.epochs['m2'], lr)
-    return accuracy_on(learn, task.test_x, task.test_y)
+    with _snapshotted(task, 'm2', learn, lr) as snap:
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(task.epochs['m2'], lr, cbs=L(snap))
+        return accuracy_on(learn, task.test_x, task.test_y)
 
 @register_method('m2', epochs=_ep('m2'), budgets=_cpu('m2'))
 def m2_method(task:Task, clf='conv', lr=1e-3, shift=2) -> dict:
@@ -363,10 +378,12 @@ def _ladder(task, lam, body=None, lr=2e-3, bs=100):
     "A `ladder_learner` on the `task` (`bs` unlabelled and up to `bs` labelled images a batch), `fit_flat_lin` for `task.epochs['ladder']` epochs"
     learn = ladder_learner(task_dls(task, bs=bs, bs_lab=min(bs, len(task.lbl))), lam=lam, body=body, lr=lr)
     n = task.epochs['ladder']
-    if n > 0:
-        with learn.no_bar(), learn.no_logging(): learn.fit_flat_lin(n, cbs=SkipValid())
+    with _snapshotted(task, 'ladder', learn, lr, bs) as snap:
+        if n > 0:
+            with learn.no_bar(), learn.no_logging(): learn.fit_flat_lin(n, cbs=[SkipValid()]+L(snap))
+        acc = accuracy_on(learn, task.test_x, task.test_y)
     m = learn.model
-    return dict(acc=accuracy_on(learn, task.test_x, task.test_y), weights=None,
+    return dict(acc=acc, weights=None,
                 note=f"{'-'.join(map(str, m.dims))}{'' if body is None else ' on '+body}, lam={m.lam}, noise {m.noise[0]:g}, {n} ep flat-lin, bs {bs}+{learn.dls.train.bs_lab}")
 
 @register_method('ladder', epochs=_ep('ladder'), budgets=_cpu('ladder'))
@@ -390,23 +407,26 @@ def ladder_noise_method(task:Task) -> dict:
     return _ladder(task, [0.]*7)
 
 # %% ../../nbs/20_bench.methods.ipynb #1da8ec23
-def _fixmatch(task, learn_fn, lr=3e-3, bs=32, flex=False):
-    "Train `learn_fn(dls, cbs)` with `FixMatch` (FlexMatch's thresholds if `flex`) on `task`'s pool for `task.epochs['fm']` hundred steps"
+def _fixmatch(task, what, learn_fn, lr=3e-3, bs=32, flex=False):
+    "Test accuracy and note of `learn_fn(dls, cbs)` trained with `FixMatch` (FlexMatch's if `flex`) on `task`'s pool for `task.epochs['fm']` hundred steps; `what` names its snapshots"
     dls = _lbl_dls(task, bs=bs, tfms=weak_tfms(task.lbl_data().x.shape[-2:]))
     fm = FixMatch(task.pool_data().x, flex=flex)
     learn = learn_fn(dls, fm)
     steps = 100*task.epochs['fm']
     n = max(1, round(steps/len(dls.train)))
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=SkipValid())
+    # hours on a CPU: a killed run starts again from its last snapshot, with the same result
+    with _snapshotted(task, what, learn, lr, bs, flex, n) as snap:
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=[SkipValid()]+L(snap))
+        acc = task_acc(learn)
     note = f"{'FlexMatch' if flex else 'FixMatch'} tau={fm.thresh:g} mu={fm.mu} bs {bs}, {n*len(dls.train)} steps, EMA {fm.ema.decay:g}"
-    return learn, note
+    return acc, note
 
 def _cnn_fixmatch(task, flex=False, nfs=(32,64), ps=0.25):
     "`_fixmatch` on a CNN from scratch (`simple_cnn_learner` with `nfs` channels and dropout `ps`), channels-last"
     # channels-last: 1.2-1.3x faster steps on the CPU, the same outputs up to rounding (`09_transfer`)
-    learn,note = _fixmatch(task, lambda dls, cb: simple_cnn_learner(dls, nfs=nfs, ps=ps, cbs=[cb, ChannelsLast()]), flex=flex)
+    acc,note = _fixmatch(task, 'cnn-fm', lambda dls, cb: simple_cnn_learner(dls, nfs=nfs, ps=ps, cbs=[cb, ChannelsLast()]), flex=flex)
     net = f"{len(nfs)}-conv CNN" + ('' if (nfs,ps)==((32,64),0.25) else f" {'-'.join(map(str, nfs))}, dropout {ps:g}")
-    return dict(acc=task_acc(learn), weights=None, note=f"{net}, channels-last, {note}")
+    return dict(acc=acc, weights=None, note=f"{net}, channels-last, {note}")
 
 @register_method('fixmatch', epochs=_ep('fm'), budgets=_cpu('fm'))
 def fixmatch_method(task:Task) -> dict:
@@ -426,8 +446,8 @@ def flexmatch_cnn3_method(task:Task) -> dict:
 def _enc_fixmatch(task, kind, flex=False):
     "`_fixmatch` on `encoder_learner` with the task's pretrained encoder of `kind`, unfrozen, the encoder at a tenth of the head's learning rate"
     ae = _pretrained(task, kind)
-    learn,note = _fixmatch(task, lambda dls, cb: encoder_learner(dls, ae, freeze=False, cbs=cb), lr=slice(3e-4, 3e-3), flex=flex)
-    return dict(acc=task_acc(learn), weights=_weights(ae), note=f"{kind} encoder, {note}")
+    acc,note = _fixmatch(task, f'{kind}-fm', lambda dls, cb: encoder_learner(dls, ae, freeze=False, cbs=cb), lr=slice(3e-4, 3e-3), flex=flex)
+    return dict(acc=acc, weights=_weights(ae), note=f"{kind} encoder, {note}")
 
 @register_method('ae_fixmatch', epochs=_ep('ae', 'fm'), budgets=_cpu('ae', 'fm'))
 def ae_fixmatch_method(task:Task) -> dict:

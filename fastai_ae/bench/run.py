@@ -364,6 +364,7 @@ def _cell_row(registry, m, task, weights, dname, budget):
     "Run method `m` on `task`: its `results.csv` row, with the cell's seconds"
     t = time.time()
     set_seed(task.seed)  # a cell's result must not depend on the cells that ran before it in this process
+    task.method = m      # names the snapshots of its long fits
     r = _run_cell(partial(registry[m], **_method_kw(registry[m], weights)), task)
     return dict(dataset=task.ds.name, protocol=task.protocol, method=m, n=task.n, seed=task.seed, acc=round(float(r['acc']), 6),
                 seconds=round(time.time()-t, 2), device=dname, weights=r.get('weights'), note=r.get('note'),
