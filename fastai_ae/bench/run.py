@@ -523,7 +523,7 @@ def bench_parser(p):
     ms = load_plugins()
     p.add_argument('--methods', default=None, help=f"methods, comma-separated: {', '.join(ms)} (default: all)")
     p.add_argument('--seeds', default='3', help="number of seeds k (seeds 0..k-1), or a list like 0,1,2 (one seed s alone: 's,')")
-    p.add_argument('--out', default=None, help="output folder; rerunning into it resumes (default: runs/bench/<dataset>-<protocol>)")
+    p.add_argument('--out', default=None, help="output folder; rerunning into it resumes: finished cells are skipped, a cut cell goes on from its last snapshot (default: runs/bench/<dataset>-<protocol>)")
     p.add_argument('--budget', default='full', help=f"{', '.join(budgets())}: full is the protocol's epochs, smoke 1 epoch a stage on a small pool and test set, the others scale the epochs down")
     p.add_argument('--epochs', default=None, help=f"epochs per stage overriding the budget: ae=2,clf=5 (stages {', '.join(stage_names())}), or one int for all")
     p.add_argument('--device', default=None, help="cpu or cuda (default: cuda when available)")
