@@ -268,12 +268,29 @@ class PrintTable(Callback):
         if rank_distrib(): return    # one table from a distributed run: rank 0's (its metrics are gathered from every rank)
         print('  '.join(v.rjust(w) for v,w in zip(vals, self.w)), file=self.file, flush=True)
 
+def _dl_rngs(learn):
+    "The python generators of `learn`'s loaders: fastai's `DataLoader` shuffles with its own"
+    return [getattr(dl, 'rng', None) for dl in getattr(learn.dls, 'loaders', [])]
+
+def _rng_state(learn):
+    "The random state of python, numpy, torch (the CPU's, and each CUDA device's once CUDA is in use) and `learn`'s loaders"
+    return dict(py=random.getstate(), np=np.random.get_state(), torch=torch.get_rng_state(),
+                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+                dls=[g.getstate() if isinstance(g, random.Random) else None for g in _dl_rngs(learn)])
+
+def _set_rng_state(learn, st):
+    "Put back a random state from `_rng_state`"
+    random.setstate(st['py']); np.random.set_state(st['np']); torch.set_rng_state(st['torch'])
+    if st['cuda'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
+    for g,s in zip(_dl_rngs(learn), st['dls']):
+        if s is not None and isinstance(g, random.Random): g.setstate(s)
+
 def _atomic_save(obj, fn):
     "`torch.save` `obj` to `fn`, always whole"
     with atomic_write(fn) as t: torch.save(obj, t)
 
 class Checkpoint(Callback):
-    "After each epoch write `path/checkpoint.pth` (weights, optimiser, epoch, table and `meta`), `path/best.pth` by `monitor` and `path/history.csv`"
+    "After each epoch write `path/checkpoint.pth` (weights, optimiser, epoch, random state, table and `meta`), `path/best.pth` by `monitor` and `path/history.csv`"
     order = Recorder.order+2    # after the Recorder has the epoch's row and after `NaNGuard`
     def __init__(self, path, monitor='valid_loss', meta=None, rows=None):
         self.path,self.monitor,self.meta,self.rows = Path(path),monitor,meta,list(rows or [])
@@ -294,14 +311,14 @@ class Checkpoint(Callback):
             self.best = row[self.monitor]
             _atomic_save(m.state_dict(), self.path/'best.pth')
         _atomic_save(dict(model=m.state_dict(), opt=self.opt.state_dict(), epoch=self.epoch, n_epoch=self.n_epoch,
-                          rows=self.rows, meta=self.meta), self.path/'checkpoint.pth')
+                          rng=_rng_state(self.learn), rows=self.rows, meta=self.meta), self.path/'checkpoint.pth')
         self._csv()
     def _csv(self):
         import pandas as pd
         with atomic_write(self.path/'history.csv') as t: pd.DataFrame(self.rows).to_csv(t, index=False)
 
 def resume_epoch(learn, path, meta=None):
-    "Load `path/checkpoint.pth` into `learn`; returns the epoch to start from and the table so far (`meta` must match the saved one)"
+    "Load `path/checkpoint.pth` (weights, optimiser, random state) into `learn`; returns the epoch to start from and the table so far (`meta` must match the saved one)"
     fn = Path(path)/'checkpoint.pth'
     if not fn.is_file(): raise FileNotFoundError(f"no checkpoint to resume from: {fn} does not exist")
     try: st = torch.load(fn, map_location='cpu', weights_only=False)
@@ -312,26 +329,11 @@ def resume_epoch(learn, path, meta=None):
     learn.model.load_state_dict(st['model'])
     if learn.opt is None: learn.create_opt()
     learn.opt.load_state_dict(st['opt'])
+    # the batches and augmentations a run never stopped would draw next (a checkpoint written before 0.3 has no random state)
+    if st.get('rng') is not None: _set_rng_state(learn, st['rng'])
     return st['epoch']+1, st['rows']
 
 # %% ../nbs/05_callbacks.ipynb #bf7fdc53
-def _dl_rngs(learn):
-    "The python generators of `learn`'s loaders: fastai's `DataLoader` shuffles with its own"
-    return [getattr(dl, 'rng', None) for dl in getattr(learn.dls, 'loaders', [])]
-
-def _rng_state(learn):
-    "The random state of python, numpy, torch (the CPU's, and each CUDA device's once CUDA is in use) and `learn`'s loaders"
-    return dict(py=random.getstate(), np=np.random.get_state(), torch=torch.get_rng_state(),
-                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
-                dls=[g.getstate() if isinstance(g, random.Random) else None for g in _dl_rngs(learn)])
-
-def _set_rng_state(learn, st):
-    "Put back a random state from `_rng_state`"
-    random.setstate(st['py']); np.random.set_state(st['np']); torch.set_rng_state(st['torch'])
-    if st['cuda'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
-    for g,s in zip(_dl_rngs(learn), st['dls']):
-        if s is not None and isinstance(g, random.Random): g.setstate(s)
-
 def _stateful(learn):
     "The callbacks of `learn` with a `state_dict`, named by class and rank among those of their class"
     res,seen = {},{}

@@ -145,3 +145,23 @@ def test_train_table_and_resume(tmp_path):
     assert 'resuming after epoch 0 of 2' in r.stdout, r.stdout
     eq([l.split()[0] for l in r.stdout.splitlines() if l.strip().startswith(('0 ','1 '))], ['1'])
     eq(json.loads((tmp_path/'a'/'summary.json').read_text())['epoch'], 1)
+
+def test_train_resume_is_exact(tmp_path, monkeypatch):
+    "A `train` run killed after its first epoch and resumed (another random state meanwhile) ends with the weights of a run never stopped"
+    from fastai.torch_core import set_seed
+    from fastai_ae.cli import train_parser, train
+    from fastai_ae.callbacks import Checkpoint
+    import argparse
+    args = lambda out, *a: train_parser(argparse.ArgumentParser()).parse_args(
+        ['--subset', '600', '--device', 'cpu', '--nh', '32', '--epochs', '3', '--denoise', 'gauss', '--out', str(out), *a])
+    full = train(args(tmp_path/'full')).model.state_dict()
+    write = Checkpoint.after_epoch
+    def kill(self):
+        write(self)
+        if self.epoch==0: raise KeyboardInterrupt
+    monkeypatch.setattr(Checkpoint, 'after_epoch', kill)
+    with pytest.raises(KeyboardInterrupt): train(args(tmp_path/'cut'))
+    monkeypatch.setattr(Checkpoint, 'after_epoch', write)
+    set_seed(123); torch.rand(10)    # what another process would hold
+    res = train(args(tmp_path/'cut', '--resume')).model.state_dict()
+    for k,v in full.items(): eq(res[k], v)
