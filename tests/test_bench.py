@@ -153,6 +153,9 @@ def _err(capsys, argv):
     (['--budget', 'gpu'], "unknown --budget 'gpu'; expected one of full, cpu, smoke"),
     (['--epochs', 'pre=3'], "unknown --epochs key(s) ['pre']; expected some of " + str(list(stage_names()))),
     (['--device', 'tpu'], "unknown --device 'tpu'"),
+    (['--holdout', '-5'], "--holdout must be a number of training images >= 0, got -5"),
+    (['--holdout', '60000'], "cannot hold out 60000 of the 60000 training images of MNIST"),
+    (['--holdout', '1000', '--protocol', 'tiny', '--labels', '128'], "which protocol 'tiny' never uses"),
 ])
 def test_bad_arguments(capsys, tmp_path, args, msg):
     rc,err = _err(capsys, ['bench', '--out', str(tmp_path/'o')] + args)
@@ -181,7 +184,7 @@ def test_help_lists_options(capsys):
     with pytest.raises(SystemExit) as e: main(['bench', '--help'])
     eq(e.value.code, 0)
     out = capsys.readouterr().out
-    for o in ('--dataset', '--protocol', '--labels', '--methods', '--seeds', '--out', '--budget', '--epochs', '--device', '--data', '--weights'): assert o in out, o
+    for o in ('--dataset', '--protocol', '--labels', '--methods', '--seeds', '--out', '--budget', '--epochs', '--device', '--data', '--weights', '--holdout'): assert o in out, o
 
 def test_results_md_from_hand_made_csv(tmp_path):
     "mean ± std (sample std, ddof=1) per cell, the seed count, the published numbers, the command and the device"
@@ -332,3 +335,26 @@ def test_killed_pretraining_resumes_from_its_snapshot(ds, tmp_path, monkeypatch)
     cut = pretrained_ae(task(tmp_path/'cut'), 'ae', nz=4)
     assert not cut.cached and not list((tmp_path/'cut').glob('*.snap'))
     for a,b in zip(cut.model.state_dict().values(), whole.model.state_dict().values()): eq(a, b)
+
+def test_holdout_scores_on_training_images(ds, fake, tmp_path):
+    "`--holdout k`: each cell's task trains on the other training images and is scored on k held-out ones, never the test set; its page says so"
+    seen = []
+    def look(task):
+        seen.append(task)
+        return dict(acc=0.5, weights=None, note='')
+    fake('fake_h', look)
+    run_bench(ds, 'kingma', labels='100', methods='fake_h', seeds=2, out=tmp_path, holdout=1000)
+    t = seen[0]
+    eq((len(t.pool), len(t.lbl), len(t.test_x)), (59_000, 100, 1000))
+    xs = lambda x: {bytes(o.numpy()) for o in x}
+    train,test = xs(ds.x),xs(ds.x_test)
+    held = xs(t.test_x)
+    assert held <= train and not held & test            # training images, no test image
+    assert not held & xs(t.ds.x[t.pool])                 # none of them in the pool (nor among the labels)
+    eq(seen[1].test_y, t.test_y)                         # the same held-out images for every seed
+    r = read_results(tmp_path/'results.csv')
+    eq({o['dataset'] for o in r}, {'MNIST (1000 held-out training images)'})
+    md = (tmp_path/'results.md').read_text()
+    assert 'Accuracy (%) on the held-out training images (never the test set)' in md and 'Test accuracy' not in md, md
+    assert '--holdout 1000' in (tmp_path/'commands.txt').read_text()
+    assert 'published' not in md                          # published rows are test accuracies: none beside these, nor a word of them

@@ -87,3 +87,14 @@ def test_killed_bench_takes_its_workers(tmp_path):
     finally:
         if p.poll() is None: p.kill()
         for w in [w for w in ws if _alive(w)]: os.kill(w, 9)   # no orphan outlives a failed test
+
+@needs_data
+def test_jobs_2_holdout(tmp_path):
+    "Workers hold out the same training images as the parent: `--holdout` with `--jobs 2` gives the sequential run's cells"
+    a,b = tmp_path/'seq',tmp_path/'par'
+    for o,j in ((a,'1'),(b,'2')):
+        r = bench(o, '--methods', 'cnn,pca_svm', '--holdout', '1000', '--jobs', j)
+        assert r.returncode==0, r.stderr[-3000:]
+    eq(len(_cells(b)), 4)
+    eq(_cells(a), _cells(b))
+    assert all('held-out' in k[0] for k in _cells(b))

@@ -23,13 +23,13 @@ from ..fixmatch import FixMatch
 from ..pretext import rotnet_learner, simclr_learner
 
 # %% auto #0
-__all__ = ['methods', 'protocols', 'SNAPSHOT_EVERY', 'register_method', 'stage_names', 'default_epochs', 'budgets',
-           'load_plugins', 'Task', 'make_task', 'pretrained_ae', 'task_acc', 'ae_method', 'vae_method', 'm1_vae',
-           'm1_method', 'cnn_method', 'cnn_aug_method', 'resnet18_method', 'pca_svm_method', 'task_dls', 'accuracy_on',
-           'm2_method', 'm1m2_method', 'm1m2_z_method', 'm1m2_cons_method', 'ladder_method', 'ladder_gamma_method',
-           'ladder_conv_method', 'ladder_noise_method', 'fixmatch_method', 'flexmatch_method', 'flexmatch_cnn3_method',
-           'ae_fixmatch_method', 'pretrained_pretext', 'rotnet_method', 'rotnet_ft_method', 'simclr_method',
-           'simclr_ft_method', 'simclr_flexmatch_method']
+__all__ = ['methods', 'protocols', 'HELD_OUT', 'SNAPSHOT_EVERY', 'register_method', 'stage_names', 'default_epochs', 'budgets',
+           'load_plugins', 'Task', 'make_task', 'holdout', 'pretrained_ae', 'task_acc', 'ae_method', 'vae_method',
+           'm1_vae', 'm1_method', 'cnn_method', 'cnn_aug_method', 'resnet18_method', 'pca_svm_method', 'task_dls',
+           'accuracy_on', 'm2_method', 'm1m2_method', 'm1m2_z_method', 'm1m2_cons_method', 'ladder_method',
+           'ladder_gamma_method', 'ladder_conv_method', 'ladder_noise_method', 'fixmatch_method', 'flexmatch_method',
+           'flexmatch_cnn3_method', 'ae_fixmatch_method', 'pretrained_pretext', 'rotnet_method', 'rotnet_ft_method',
+           'simclr_method', 'simclr_ft_method', 'simclr_flexmatch_method']
 
 # %% ../../nbs/20_bench.methods.ipynb #6220f84a
 methods = Registry('method')
@@ -149,6 +149,18 @@ def make_task(ds:ImageData, protocol:str, n:int, seed:int=0, device=None, epochs
     if ds.y is None: raise ValueError(f"{ds.name} has no labels: a few-label task needs a labelled dataset")
     pool,lbl,tx,ty = protocols[protocol](ds, int(n), seed)
     return Task(ds, protocol, int(n), seed, pool, lbl, tx, ty, device=device, epochs=epochs, cache=cache)
+
+# %% ../../nbs/20_bench.methods.ipynb #2ef78f08
+HELD_OUT = 'held-out training images'    # in the name of a `holdout` dataset: its pages say they are not test accuracies
+
+def holdout(ds:ImageData, k:int, seed:int=1234) -> ImageData:
+    "`ds` with `k` of its training images (stratified, drawn with `seed`) taken out and made its test split, to choose settings on"
+    if not isinstance(ds, ImageData): raise TypeError(f"expected an `ImageData` (e.g. from `mnist()`), got {type(ds).__name__}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f"`k` (training images to hold out) must be a positive int, got {k!r}")
+    if k >= len(ds): raise ValueError(f"cannot hold out {k} of the {len(ds)} training images of {ds.name}: some must stay to train on")
+    held = few_labels(ds, k, seed)
+    keep = torch.ones(len(ds), dtype=torch.bool); keep[held] = False
+    return ImageData(ds.x[keep], ds.y[keep], ds.x[held], ds.y[held], ds.classes, f"{ds.name} ({k} {HELD_OUT})")
 
 # %% ../../nbs/20_bench.methods.ipynb #79cc3c30
 def _ae_key(task, kind, nz, stage='ae'):

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 from fastai.torch_core import set_seed
 import fastai_ae
 from ..data import load_dataset, parse_ints, parse_names, check_device, check_out, atomic_write, file_lock
-from .methods import methods, protocols, make_task, stage_names, default_epochs, budgets, load_plugins
+from .methods import methods, protocols, make_task, stage_names, default_epochs, budgets, load_plugins, holdout, HELD_OUT
 
 # %% auto #0
 __all__ = ['COLS', 'KEY', 'REFS_FILE', 'REFS', 'SMOKE_POOL', 'SMOKE_TEST', 'DEFAULT_LABELS', 'parse_labels', 'parse_seeds',
@@ -210,9 +210,11 @@ def results_md(rows, cmd=None, date=None):
     out = []
     for (dsn, proto), _ in s.groupby(['dataset', 'protocol'], sort=False):
         d = df[(df.dataset==dsn) & (df.protocol==proto)]
+        held = HELD_OUT in dsn    # a development split: no published (test) numbers belong beside it
+        what = "Accuracy (%) on the held-out training images (never the test set), for choosing settings," if held else "Test accuracy (%)"
         out += [f"# {dsn}: `{proto}` protocol", '',
-                "Test accuracy (%) of each method by number of labelled training images `n`: mean ± std over seeds, "
-                "with the number of seeds in brackets. Rows in italics are published numbers, for comparison.", '',
+                f"{what} of each method by number of labelled training images `n`: mean ± std over seeds, "
+                "with the number of seeds in brackets." + ('' if held else " Rows in italics are published numbers, for comparison."), '',
                 _table(s, dsn, proto), '',
                 f"- device: {', '.join(dict.fromkeys(d.device))}",
                 f"- settings: epochs {_settings(d)}; budget {', '.join(dict.fromkeys(d.budget))}",
@@ -313,7 +315,7 @@ def _seeds_str(seeds):
     seeds = list(seeds)
     return str(len(seeds)) if seeds==list(range(len(seeds))) else ','.join(map(str, seeds)) + (',' if len(seeds)==1 else '')
 
-def bench_command(dataset, protocol, labels, methods, seeds, out, epochs=None, budget='full', device=None, data=None, weights=None):
+def bench_command(dataset, protocol, labels, methods, seeds, out, epochs=None, budget='full', device=None, data=None, weights=None, holdout=0):
     "The `fastai-ae bench` command line for these arguments"
     a = ['fastai-ae', 'bench', '--dataset', str(dataset), '--protocol', protocol, '--labels', ','.join(map(str, labels)),
          '--methods', ','.join(methods), '--seeds', _seeds_str(seeds), '--out', str(out), '--budget', budget]
@@ -321,6 +323,7 @@ def bench_command(dataset, protocol, labels, methods, seeds, out, epochs=None, b
     if device: a += ['--device', str(device)]
     if data: a += ['--data', str(data)]
     if weights: a += ['--weights', str(weights)]
+    if holdout: a += ['--holdout', str(holdout)]
     return shlex.join(a)
 
 # %% ../../nbs/21_bench.run.ipynb #4259dbee
@@ -390,6 +393,18 @@ def _exit_with_parent():
         os._exit(1)
     threading.Thread(target=watch, daemon=True).start()
 
+def _bench_data(dataset, data, k):
+    "The bench's dataset: `dataset` (a name or folder, read from `data`, or an `ImageData`), with `k` training images held out as its test split if `k`"
+    ds = load_dataset(dataset, path=data) if isinstance(dataset, str) else dataset
+    return holdout(ds, k) if k else ds
+
+def _check_holdout(k, protocol):
+    "`k` as a number of training images to hold out (0: none) for `protocol`"
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0: raise ValueError(f"--holdout must be a number of training images >= 0, got {k!r}")
+    if k and protocol=='tiny': raise ValueError("--holdout replaces the official test set, which protocol 'tiny' never uses: its test split is already "
+                                                "the training images outside its pool")
+    return int(k)
+
 def _bench_worker(w, spec, units, msgs):
     "A `--jobs` worker: runs the units it takes from `units`, appends each row to the shared `results.csv`, reports to `msgs`"
     # `daemon=True` workers are ended by the parent's normal exit only: a killed `fastai-ae bench` would leave them training
@@ -397,7 +412,7 @@ def _bench_worker(w, spec, units, msgs):
     try:
         torch.set_num_threads(spec['threads'])
         registry = load_plugins()
-        ds = load_dataset(spec['dataset'], path=spec['data']) if isinstance(spec['dataset'], str) else spec['dataset']
+        ds = _bench_data(spec['dataset'], spec['data'], spec['holdout'])
         args = spec['protocol'], spec['device'], spec['epochs'], spec['out']/'cache', spec['budget']
         with no_bars():
             while (u := units.get()) is not None:
@@ -453,8 +468,9 @@ def _check_jobs(jobs, methods, registry):
     return j
 
 def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, seeds=1, out='runs/bench', epochs=None,
-              budget='full', device=None, data=None, weights=None, jobs=1):
+              budget='full', device=None, data=None, weights=None, jobs=1, holdout=0):
     "Run every (method, n, seed) cell not yet in `out/results.csv`, in `jobs` processes; write `results.csv`, `results.md`, `label_efficiency.png`"
+    # `holdout`: score on that many held-out training images instead of the test set (`holdout`), to choose settings by
     registry = load_plugins()
     methods = parse_names(methods, registry, 'method(s)')
     jobs = _check_jobs(jobs, methods, registry)
@@ -464,13 +480,14 @@ def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, see
     if weights is not None and not Path(weights).is_file():
         raise ValueError(f"--weights {weights} is not a file; expected a torchvision resnet18 state_dict (.pth) with ImageNet weights")
     seeds,ep = parse_seeds(seeds),budget_epochs(protocol, budget, epochs)
+    holdout = _check_holdout(holdout, protocol)
     dev,out = check_device(device),check_out(out, _OUT)
     dname = device_name(dev)
-    ds = load_dataset(dataset, path=data) if isinstance(dataset, str) else dataset
+    ds = _bench_data(dataset, data, holdout)
     task = lambda n, s: _task(ds, protocol, n, s, dev, ep, out/'cache', budget)
     tasks = {n:task(n, seeds[0]) for n in labels}  # the protocol rejects impossible label counts before anything trains
     cmd = bench_command(dataset if isinstance(dataset, str) else ds.name, protocol, labels, methods, seeds, out,
-                        parse_epochs(epochs), budget, device, data, weights)
+                        parse_epochs(epochs), budget, device, data, weights, holdout)
     fn,dsn,estr = out/'results.csv',ds.name,_epochs_str(ep)
     prev = {tuple(r[k] for k in KEY):r for r in read_results(fn)}
     used = set().union(*(_stages(registry, m) for m in methods))
@@ -494,7 +511,7 @@ def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, see
     failed = []
     try:
         if jobs > 1 and len(todo) > 1:
-            spec = dict(dataset=dataset if isinstance(dataset, str) else ds, data=data, protocol=protocol, epochs=ep, budget=budget,
+            spec = dict(dataset=dataset, data=data, holdout=holdout, protocol=protocol, epochs=ep, budget=budget,
                         weights=weights, device=dev, dname=dname, out=out, threads=max(1, torch.get_num_threads()//jobs))
             failed = _run_jobs(todo, jobs, spec, lambda: write_report(out, cmd), say)
         else:
@@ -530,10 +547,12 @@ def bench_parser(p):
     p.add_argument('--data', default=None, help="folder holding the dataset files (default: $FASTAI_AE_DATA, then the caches)")
     p.add_argument('--jobs', default=1, type=int, help="worker processes running cells side by side (one per GPU on a machine with several); the page is the same as with 1")
     p.add_argument('--weights', default=None, help="ResNet-18 ImageNet weights (a torchvision resnet18 .pth) for the resnet18 method (default: the torchvision cache, else a random init, reported as such)")
+    p.add_argument('--holdout', default=0, type=int, help="score on this many training images held out of the pool and the labels (stratified, the same for every seed) instead of the test set: for choosing settings; 0 scores on the test set")
     return p
 
 def bench(args):
     "Run `fastai-ae bench` with the parsed `args`"
     out = args.out or Path('runs/bench')/f"{Path(args.dataset).name}-{args.protocol}"
     return run_bench(args.dataset, args.protocol, args.labels, args.methods, args.seeds, out, epochs=args.epochs,
-                     budget=args.budget, device=args.device, data=args.data, weights=args.weights, jobs=args.jobs)
+                     budget=args.budget, device=args.device, data=args.data, weights=args.weights, jobs=args.jobs,
+                     holdout=args.holdout)
