@@ -4,7 +4,7 @@ deep_nodrop). The runs are not seeded: a rerun gives slightly different figures.
 import os, time, torch, sys, json
 from fastai_ae.all import *
 from fastai_ae.bench.methods import *
-from fastai_ae.bench.methods import _lbl_dls, _fixmatch
+from fastai_ae.bench.methods import _lbl_dls
 from fastai.optimizer import SGD
 from fastai.interpret import ClassificationInterpretation
 torch.set_num_threads(1)
@@ -18,7 +18,14 @@ task = Task(ds, 'kingma', 100, 100, pool, lbl, ds.x[dev], ds.y[dev], device='cpu
 kw = dict(base={}, nodrop=dict(ps=0.), nodrop_sgd=dict(ps=0., opt_func=partial(SGD, mom=0.9), wd=5e-4), deep_nodrop=dict(ps=0., nfs=(32,64,128)))[var]
 lr = 0.03 if 'sgd' in var else 3e-3    # SGD: FixMatch's published learning rate, momentum and weight decay
 t0 = time.time()
-learn,note = _fixmatch(task, lambda dls, cb: simple_cnn_learner(dls, cbs=cb, **kw), lr=lr, flex=True)
+# the bench's FixMatch cell (`_fixmatch`) as it was when these runs were made: 32 labelled images a batch in the weak
+# view, FlexMatch on the pool, `fit_one_cycle` for the steps, no validation pass, float32 and channels-first
+dls = _lbl_dls(task, bs=32, tfms=weak_tfms(ds.x.shape[-2:]))
+fm = FixMatch(task.pool_data().x, flex=True)
+learn = simple_cnn_learner(dls, cbs=fm, **kw)
+n = max(1, round(steps/len(dls.train)))
+with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=SkipValid())
+note = f"FlexMatch tau={fm.thresh:g} mu={fm.mu} bs 32, {n*len(dls.train)} steps, EMA {fm.ema.decay:g}"
 with learn.no_bar():
     interp = ClassificationInterpretation.from_learner(learn, ds_idx=1)    # the held-out training images, EMA weights
     cm = interp.confusion_matrix()
