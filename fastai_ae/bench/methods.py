@@ -158,6 +158,8 @@ def holdout(ds:ImageData, k:int, seed:int=1234) -> ImageData:
     if not isinstance(ds, ImageData): raise TypeError(f"expected an `ImageData` (e.g. from `mnist()`), got {type(ds).__name__}")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f"`k` (training images to hold out) must be a positive int, got {k!r}")
     if k >= len(ds): raise ValueError(f"cannot hold out {k} of the {len(ds)} training images of {ds.name}: some must stay to train on")
+    if ds.y is None: raise ValueError(f"{ds.name} has no labels: held-out images are scored by their labels")
+    if k < ds.c: raise ValueError(f"hold out at least one image a class: `k` >= {ds.c} for the {ds.c} classes of {ds.name}, got {k}")
     held = few_labels(ds, k, seed)
     keep = torch.ones(len(ds), dtype=torch.bool); keep[held] = False
     return ImageData(ds.x[keep], ds.y[keep], ds.x[held], ds.y[held], ds.classes, f"{ds.name} ({k} {HELD_OUT})")
