@@ -470,7 +470,7 @@ def _check_jobs(jobs, methods, registry):
 def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, seeds=1, out='runs/bench', epochs=None,
               budget='full', device=None, data=None, weights=None, jobs=1, holdout=0):
     "Run every (method, n, seed) cell not yet in `out/results.csv`, in `jobs` processes; write `results.csv`, `results.md`, `label_efficiency.png`"
-    # `holdout`: score on that many held-out training images instead of the test set (`holdout`), to choose settings by
+    # `holdout` > 0: every cell is scored on that many held-out training images (`methods.holdout`), never on the test set
     registry = load_plugins()
     methods = parse_names(methods, registry, 'method(s)')
     jobs = _check_jobs(jobs, methods, registry)
