@@ -7,7 +7,8 @@ from fastai_ae.bench.run import *
 from fastai_ae.bench.run import COLS
 from fastai_ae.cli import main
 from fastai_ae.data import load_dataset
-from fastai_ae.bench.methods import methods, register_method, default_epochs, stage_names
+from fastai_ae.transfer import few_labels
+from fastai_ae.bench.methods import methods, protocols, register_method, default_epochs, stage_names
 
 # A row's epochs at the smoke budget: one per stage, in the registry's order ('ae=1,clf=1,...')
 SMOKE1 = ','.join(f'{s}=1' for s in stage_names())
@@ -358,3 +359,16 @@ def test_holdout_scores_on_training_images(ds, fake, tmp_path):
     assert 'Accuracy (%) on the held-out training images (never the test set)' in md and 'Test accuracy' not in md, md
     assert '--holdout 1000' in (tmp_path/'commands.txt').read_text()
     assert 'published' not in md                          # published rows are test accuracies: none beside these, nor a word of them
+
+def test_holdout_refused_where_the_protocol_makes_its_test_split(ds, fake, tmp_path):
+    "`--holdout` is refused under any protocol that does not score on the dataset's test split, not only `tiny`"
+    fake('fake_p', lambda task: dict(acc=0.5, weights=None, note=''))
+    # a registered protocol that scores on half of the official test set: the held-out images would go unused
+    protocols['half_test'] = lambda d, n, seed: (torch.arange(len(d)), few_labels(d, n, seed), d.x_test[::2], d.y_test[::2])
+    try:
+        with pytest.raises(ValueError, match="which protocol 'half_test' never uses: it makes its own test split"):
+            run_bench(ds, 'half_test', labels='100', methods='fake_p', seeds=1, out=tmp_path, holdout=1000)
+        assert not (tmp_path/'results.csv').exists()
+        run_bench(ds, 'half_test', labels='100', methods='fake_p', seeds=1, out=tmp_path)   # without --holdout it runs
+        eq(len(read_results(tmp_path/'results.csv')), 1)
+    finally: protocols.pop('half_test')

@@ -398,12 +398,17 @@ def _bench_data(dataset, data, k):
     ds = load_dataset(dataset, path=data) if isinstance(dataset, str) else dataset
     return holdout(ds, k) if k else ds
 
-def _check_holdout(k, protocol):
-    "`k` as a number of training images to hold out (0: none) for `protocol`"
+def _check_holdout(k):
+    "`k` as a number of training images to hold out (0: none)"
     if isinstance(k, bool) or not isinstance(k, int) or k < 0: raise ValueError(f"--holdout must be a number of training images >= 0, got {k!r}")
-    if k and protocol=='tiny': raise ValueError("--holdout replaces the official test set, which protocol 'tiny' never uses: its test split is already "
-                                                "the training images outside its pool")
-    return int(k)
+    return k
+
+def _check_scored_on_holdout(task, ds):
+    "Refuse a held-out `ds` whose held-out images `task`'s protocol would not score on"
+    # the held-out images are `ds`'s test split: a protocol that makes its own test split (`tiny`: the training images outside its pool) never sees them
+    if task.test_x is not ds.x_test:
+        raise ValueError(f"--holdout replaces the official test set, which protocol {task.protocol!r} never uses: it makes its own test split, "
+                         "so the held-out images would go unused")
 
 def _bench_worker(w, spec, units, msgs):
     "A `--jobs` worker: runs the units it takes from `units`, appends each row to the shared `results.csv`, reports to `msgs`"
@@ -480,12 +485,13 @@ def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, see
     if weights is not None and not Path(weights).is_file():
         raise ValueError(f"--weights {weights} is not a file; expected a torchvision resnet18 state_dict (.pth) with ImageNet weights")
     seeds,ep = parse_seeds(seeds),budget_epochs(protocol, budget, epochs)
-    holdout = _check_holdout(holdout, protocol)
+    holdout = _check_holdout(holdout)
     dev,out = check_device(device),check_out(out, _OUT)
     dname = device_name(dev)
     ds = _bench_data(dataset, data, holdout)
     task = lambda n, s: _task(ds, protocol, n, s, dev, ep, out/'cache', budget)
     tasks = {n:task(n, seeds[0]) for n in labels}  # the protocol rejects impossible label counts before anything trains
+    if holdout: _check_scored_on_holdout(tasks[labels[0]], ds)
     cmd = bench_command(dataset if isinstance(dataset, str) else ds.name, protocol, labels, methods, seeds, out,
                         parse_epochs(epochs), budget, device, data, weights, holdout)
     fn,dsn,estr = out/'results.csv',ds.name,_epochs_str(ep)
