@@ -345,9 +345,14 @@ def _stateful(learn):
         res[f'{nm}.{seen[nm]}'] = cb
     return res
 
+def _scaler(learn):
+    "The enabled `GradScaler` of `learn`'s fp16 training (`MixedPrecision` makes it in `before_fit`), or None"
+    sc = getattr(learn, 'scaler', None)
+    return sc if sc is not None and sc.is_enabled() else None
+
 class Snapshot(Callback):
     "Write the whole training state to `fn` every `every` seconds and after the last epoch; a fit given it resumes from `fn` (`meta` must match)"
-    order = 95    # after the callbacks whose state it puts back have set up in `before_fit` (`ChannelsLast`, `EMA`, `FixMatch`)
+    order = 95    # after the callbacks whose state it puts back have set up in `before_fit` (`ChannelsLast`, `EMA`, `FixMatch`, `MixedPrecision`)
     def __init__(self, fn, every=300, meta=None):
         if isinstance(every, bool) or not isinstance(every, (int, float)) or not every >= 0:
             raise ValueError(f"`every` (seconds between snapshots) must be a number >= 0, got {every!r}")
@@ -388,6 +393,10 @@ class Snapshot(Callback):
         self.opt.load_state_dict(st['opt'])
         for k,cb in cbs.items(): cb.load_state_dict(st['cbs'][k])
         _set_rng_state(self.learn, st['rng'])
+        # fp16's loss scale: a fresh one would skip other steps than the run never stopped (a snapshot before 0.3 has none)
+        if st.get('scaler') is not None:
+            if _scaler(self.learn) is None: raise ValueError(f"{self.fn} holds an fp16 loss scale, this fit has none (`learn.to_fp16()`): delete it or use another file")
+            _scaler(self.learn).load_state_dict(st['scaler'])
         self._skip_to = st['epoch']+1
 
     def before_epoch(self):
@@ -398,7 +407,9 @@ class Snapshot(Callback):
         if self.epoch < _skipped(self.learn) or rank_distrib(): return
         if self.epoch < self.n_epoch-1 and time.perf_counter()-self.last < self.every: return
         m = getattr(self.model, 'module', self.model)
+        sc = _scaler(self.learn)
         _atomic_save(dict(model=m.state_dict(), opt=self.opt.state_dict(), epoch=self.epoch, n_epoch=self.n_epoch, rng=_rng_state(self.learn),
+                          scaler=None if sc is None else sc.state_dict(),
                           cbs={k:cb.state_dict() for k,cb in _stateful(self.learn).items()}, meta=self.meta), self.fn)
         self.last = time.perf_counter()
 
