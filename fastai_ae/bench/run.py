@@ -491,7 +491,7 @@ def run_bench(dataset='mnist', protocol='kingma', labels=None, methods=None, see
     ds = _bench_data(dataset, data, holdout)
     task = lambda n, s: _task(ds, protocol, n, s, dev, ep, out/'cache', budget)
     tasks = {n:task(n, seeds[0]) for n in labels}  # the protocol rejects impossible label counts before anything trains
-    if holdout: _check_scored_on_holdout(tasks[labels[0]], ds)
+    if holdout: _check_scored_on_holdout(make_task(ds, protocol, labels[0], seeds[0]), ds)   # the task before `smoke_cut` shortens its test split
     cmd = bench_command(dataset if isinstance(dataset, str) else ds.name, protocol, labels, methods, seeds, out,
                         parse_epochs(epochs), budget, device, data, weights, holdout)
     fn,dsn,estr = out/'results.csv',ds.name,_epochs_str(ep)
