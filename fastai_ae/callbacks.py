@@ -395,8 +395,9 @@ class Snapshot(Callback):
         _set_rng_state(self.learn, st['rng'])
         # fp16's loss scale: a fresh one would skip other steps than the run never stopped (a snapshot before 0.3 has none)
         if st.get('scaler') is not None:
-            if _scaler(self.learn) is None: raise ValueError(f"{self.fn} holds an fp16 loss scale, this fit has none (`learn.to_fp16()`): delete it or use another file")
-            _scaler(self.learn).load_state_dict(st['scaler'])
+            sc = _scaler(self.learn)
+            if sc is None: raise ValueError(f"{self.fn} holds an fp16 loss scale, this fit has none (`learn.to_fp16()`): delete it or use another file")
+            sc.load_state_dict(st['scaler'])
         self._skip_to = st['epoch']+1
 
     def before_epoch(self):

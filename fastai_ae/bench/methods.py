@@ -423,10 +423,9 @@ def ladder_noise_method(task:Task) -> dict:
 # %% ../../nbs/20_bench.methods.ipynb #1da8ec23
 def _fixmatch(task, what, learn_fn, lr=3e-3, bs=32, flex=False, flip=False):
     "Test accuracy and note of `learn_fn(dls, cbs)` trained with `FixMatch` (FlexMatch's if `flex`, mirrored views if `flip`) on `task`'s pool for `task.epochs['fm']` hundred steps; `what` names its snapshots"
-    sz = task.lbl_data().x.shape[-2:]
-    weak = weak_tfms(sz, flip=flip)
+    weak = weak_tfms(task.lbl_data().x.shape[-2:], flip=flip)
     # FixMatch's CIFAR-10 views: flip-and-shift is the weak one (Sohn et al. 2020, sec. 2.3); the strong one is it, then RandAugment (kekmodel/FixMatch-pytorch)
-    strong = weak_tfms(sz, flip=True) + [RandAug()] if flip else None
+    strong = [*weak, RandAug()] if flip else None
     dls = _lbl_dls(task, bs=bs, tfms=weak)
     fm = FixMatch(task.pool_data().x, flex=flex, weak=weak, strong=strong)
     learn = learn_fn(dls, fm)
