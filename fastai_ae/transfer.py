@@ -15,7 +15,7 @@ from fastai.metrics import accuracy
 from fastai.callback.training import BnFreeze
 from fastai.callback.schedule import *
 from fastai.data.transforms import CategoryMap
-from fastai.vision.learner import create_head, vision_learner
+from fastai.vision.learner import create_head, cut_model, vision_learner
 from fastai.vision.core import imagenet_stats
 from fastai.torch_core import default_device, params
 from .data import ImageData
@@ -128,10 +128,29 @@ def fit_few(self:Learner, steps:int, lr=2e-3, freeze_pct=0.25, lr_mult=100, pct_
     self.fit_one_cycle(math.ceil((steps-nf)/n), slice(lr/lr_mult, lr), pct_start=pct_start, div=div, **kwargs)
 
 # %% ../nbs/09_transfer.ipynb #73904ab1
+def _cut(enc, cut):
+    "fastai's `cut_model` of a copy of `enc`, as an `nn.Sequential` body; an int `cut` must keep at least one of its layers"
+    n = len(list(enc.children()))
+    if isinstance(cut, bool) or not (callable(cut) or isinstance(cut, int)):
+        raise TypeError(f"`cut` must be an int (how many of the encoder's layers to keep) or a function of the encoder, got {cut!r}")
+    if isinstance(cut, int) and not (1 <= cut <= n or -n < cut < 0):
+        raise ValueError(f"`cut` must keep at least one of the encoder's {n} layers (1 to {n}, or -1 to {1-n}), got {cut}")
+    body = cut_model(copy.deepcopy(enc), cut)
+    return body if isinstance(body, nn.Sequential) else nn.Sequential(body)
+
+def _cut_head(body, x, n_out, cut, lin_ftrs, ps):
+    "A head for what the cut `body` makes of the batch `x`: `flat_head` on features, fastai's pooling `create_head` on a map"
+    tr = body.training
+    with torch.no_grad(): o = body.eval()(x[:2])
+    body.train(tr)
+    if o.ndim==2: return flat_head(o.shape[1], n_out, lin_ftrs=lin_ftrs, ps=ps)
+    if o.ndim==4: return create_head(o.shape[1], n_out, lin_ftrs=lin_ftrs, ps=ps)
+    raise ValueError(f"the encoder cut at {cut!r} gives outputs of shape {tuple(o.shape)}: expected features (bs,nf) or maps (bs,c,h,w)")
+
 @delegates(Learner.__init__)
 def encoder_learner(dls, ae, n_out=None, head=None, freeze=True, lin_ftrs=None, ps=0.5, opt_func=adamw, metrics=accuracy,
-                    loss_func=None, cbs=None, aug=None, **kwargs) -> Learner:
-    "Classifier `Learner`: the encoder of a trained autoencoder `ae` as body and a new `head` (frozen body if `freeze`), with the weak view `aug`"
+                    loss_func=None, cbs=None, aug=None, cut=None, **kwargs) -> Learner:
+    "Classifier `Learner`: the encoder of a trained autoencoder `ae` to its code (or cut with fastai's `cut_model` at `cut`) as body and a new `head` (frozen body if `freeze`), with the weak view `aug`"
     enc,bn,norm = _ae_parts(ae)
     if norm is not False and not _same_norm(norm, getattr(dls, 'norm', None)):
         raise ValueError("`dls` must preprocess images as the autoencoder's loaders did: pass `norm=ae.dls.norm` to `cls_dls`")
@@ -144,9 +163,10 @@ def encoder_learner(dls, ae, n_out=None, head=None, freeze=True, lin_ftrs=None, 
         raise ValueError(f"the encoder takes images of shape {tuple(enc.shape)}, but `dls` gives {tuple(x.shape[1:])}")
     n_out = ifnone(n_out, getattr(dls, 'c', None))
     if not n_out: raise ValueError("`n_out` (number of classes) is not given and `dls` has no `c`")
-    body = nn.Sequential(copy.deepcopy(enc), Encode(copy.deepcopy(bn)))
-    if head is None: head = flat_head(bn.nz, n_out, lin_ftrs=lin_ftrs, ps=ps)
     dev = next(enc.parameters()).device if dls.device is None else dls.device
+    # the layers nearest a contrastive loss drop what it does not reward: earlier ones can transfer better (Chen et al. 2020, sec. 4.2)
+    body = nn.Sequential(copy.deepcopy(enc), Encode(copy.deepcopy(bn))) if cut is None else _cut(enc, cut)
+    if head is None: head = flat_head(bn.nz, n_out, lin_ftrs=lin_ftrs, ps=ps) if cut is None else _cut_head(body.to(dev), x, n_out, cut, lin_ftrs, ps)
     model = nn.Sequential(body, head).to(dev)
     kwargs.setdefault('train_bn', False)
     learn = Learner(dls, model, loss_func=ifnone(loss_func, CrossEntropyLossFlat()), opt_func=opt_func, splitter=encoder_splitter,

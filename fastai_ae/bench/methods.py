@@ -30,7 +30,7 @@ __all__ = ['methods', 'protocols', 'HELD_OUT', 'SNAPSHOT_EVERY', 'register_metho
            'ladder_gamma_method', 'ladder_conv_method', 'ladder_noise_method', 'fixmatch_method', 'flexmatch_method',
            'flexmatch_cnn3_method', 'flexmatch_cnn3_flip_method', 'flexmatch_cnn4_method', 'ae_fixmatch_method',
            'pretrained_pretext', 'rotnet_method', 'rotnet_ft_method', 'simclr_method', 'simclr_ft_method',
-           'simclr_flexmatch_method']
+           'simclr_feats_method', 'simclr_flexmatch_method']
 
 # %% ../../nbs/20_bench.methods.ipynb #6220f84a
 methods = Registry('method')
@@ -246,12 +246,14 @@ def _pretrained(task, kind):
     "The task's pretrained (or cached) encoder of `kind`: an autoencoder ('ae', 'vae') or a pretext task ('rotnet', 'simclr')"
     return pretrained_pretext(task, kind) if kind in _PRETEXT else pretrained_ae(task, kind)
 
-def _transfer(task, kind, lr=1e-2, ft=True):
-    "`encoder_learner` on the labels with the task's pretrained encoder of `kind` (an autoencoder or a pretext task), frozen, then fine-tuned if `ft`"
+def _transfer(task, kind, lr=1e-2, ft=True, feats=False):
+    "`encoder_learner` on the labels with the task's pretrained encoder of `kind` (an autoencoder or a pretext task), frozen, then fine-tuned if `ft`; the head on the features before the bottleneck if `feats`"
     ae = _pretrained(task, kind)
-    learn = encoder_learner(_lbl_dls(task, norm=ae.dls.norm), ae, aug=False)   # the committed tables' recipe: no augmentation
+    # the committed tables' recipe: no augmentation; `noop` cuts the encoder after its last layer, before the bottleneck
+    learn = encoder_learner(_lbl_dls(task, norm=ae.dls.norm), ae, aug=False, cut=noop if feats else None)
     _fit(learn, task.epochs['clf'], lr)
-    note = f"{kind} pretrained on {len(task.pool)} images ({'cached' if ae.cached else 'trained'}), head {task.epochs['clf']} ep"
+    on = f" on its {ae.model.enc.nf} features before the bottleneck" if feats else ''
+    note = f"{kind} pretrained on {len(task.pool)} images ({'cached' if ae.cached else 'trained'}), head{on} {task.epochs['clf']} ep"
     if ft and task.epochs['ft'] > 0:
         learn.unfreeze()
         _fit(learn, task.epochs['ft'], slice(lr/100, lr/10))
@@ -511,6 +513,11 @@ def simclr_method(task:Task) -> dict:
 def simclr_ft_method(task:Task) -> dict:
     "`simclr`, then fine-tuned with discriminative learning rates"
     return _transfer(task, 'simclr')
+
+@register_method('simclr_feats', epochs=_ep('clr', 'clf'), budgets=_cpu('clr', 'clf'))
+def simclr_feats_method(task:Task) -> dict:
+    "`simclr` with the head on the frozen encoder's features before its bottleneck (its 64-d code's input)"
+    return _transfer(task, 'simclr', ft=False, feats=True)
 
 @register_method('simclr_flexmatch', epochs=_ep('clr', 'fm'), budgets=_cpu('clr', 'fm'))
 def simclr_flexmatch_method(task:Task) -> dict:
