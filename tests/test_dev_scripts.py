@@ -8,7 +8,8 @@ ROOT = Path(__file__).parents[1]
 needs_data = pytest.mark.skipif(not os.environ.get('FASTAI_AE_DATA'), reason='needs FASTAI_AE_DATA')
 # every script under benchmarks/, with arguments for a run of a few steps
 SCRIPTS = {'mnist-kingma-flexmatch/fixmatch_dev.py': ['--steps', '10', '--every', '5'],
-           'mnist-kingma-flexmatch-cnn3/network_dev.py': ['deep_nodrop', '10']}
+           'mnist-kingma-flexmatch-cnn3/network_dev.py': ['deep_nodrop', '10'],
+           'cifar10-kingma-simclr-head-dev/head_dev.py': ['--smoke']}
 
 def test_every_script_is_listed():
     eq(sorted(str(p.relative_to(ROOT/'benchmarks')) for p in (ROOT/'benchmarks').glob('*/*.py')), sorted(SCRIPTS))
