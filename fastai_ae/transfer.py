@@ -136,6 +136,7 @@ def _cut(enc, cut):
     if isinstance(cut, int) and not (1 <= cut <= n or -n < cut < 0):
         raise ValueError(f"`cut` must keep at least one of the encoder's {n} layers (1 to {n}, or -1 to {1-n}), got {cut}")
     body = cut_model(copy.deepcopy(enc), cut)
+    if not isinstance(body, nn.Module): raise TypeError(f"`cut` must return the body, an `nn.Module`, got {type(body).__name__}")
     return body if isinstance(body, nn.Sequential) else nn.Sequential(body)
 
 def _cut_head(body, x, n_out, cut, lin_ftrs, ps):
