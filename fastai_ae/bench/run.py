@@ -4,7 +4,7 @@
 
 # %% ../../nbs/21_bench.run.ipynb #4e4db01b
 from __future__ import annotations
-import csv, datetime, inspect, json, multiprocessing, multiprocessing.connection, os, queue, shlex, sys, threading, time
+import csv, datetime, inspect, itertools, json, multiprocessing, multiprocessing.connection, os, queue, shlex, sys, threading, time
 from functools import partial
 from contextlib import contextmanager
 from pathlib import Path
@@ -374,10 +374,13 @@ def _cell_row(registry, m, task, weights, dname, budget):
                 epochs=_epochs_str(task.epochs), budget=budget, date=datetime.datetime.now().isoformat(timespec='seconds'))
 
 def _units(cells):
-    "`cells` (seed, n, method) grouped by (seed, method), in order: a unit's cells share a pretrained model, so one worker runs them in turn"
-    g = {}
+    "`cells` (seed, n, method) grouped by (seed, method), one seed's unit after another's in turn: a unit's cells share a pretrained model, so one worker runs them"
+    g,by_seed = {},{}
     for c in cells: g.setdefault((c[0], c[2]), []).append(c)
-    return list(g.values())
+    for (s,m),u in g.items(): by_seed.setdefault(s, []).append(u)
+    # the seeds in turn, not one seed's methods in a row: methods of a seed can share one cached pretrained model (`simclr`,
+    # `simclr_feats`, `simclr_ft`), and a second worker given the second of them would wait on the first's lock, idle
+    return [u for r in itertools.zip_longest(*by_seed.values()) for u in r if u is not None]
 
 def _worker_devices(dev, jobs):
     "One device per worker: the GPUs in turn on a machine with several (when `--device` names none), else `dev` for all"
