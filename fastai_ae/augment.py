@@ -11,7 +11,7 @@ from fastcore.all import *
 from .loaders import _hw
 
 # %% auto #0
-__all__ = ['weak_tfms', 'RandAug', 'simclr_tfms']
+__all__ = ['weak_tfms', 'RandAug', 'elastic_tfm', 'simclr_tfms']
 
 # %% ../nbs/13_augment.ipynb #454f1c3e
 def weak_tfms(size, shift=0.125, flip=False):
@@ -49,6 +49,17 @@ class RandAug(nn.Module):
         for o in self.ops: x = o(x)
         if self.cut is not None: x = self.cut(x)
         return x.clamp(0, 1)
+
+# %% ../nbs/13_augment.ipynb #f3fe99f0
+def elastic_tfm(size, sigma=4., alpha=34., p=1., padding_mode='zeros'):
+    "Simard et al. 2003's elastic distortion of images of `size` (h,w): noise in [-1,1] smoothed by a Gaussian of `sigma` pixels, times `alpha` pixels"
+    h,w = _hw(size)
+    if not sigma > 0: raise ValueError(f"`sigma` (the smoothing Gaussian's standard deviation, in pixels) must be > 0, got {sigma}")
+    if not alpha >= 0: raise ValueError(f"`alpha` (the scale of the displacements, in pixels) must be >= 0, got {alpha}")
+    if not 0 <= p <= 1: raise ValueError(f"`p` (the share of images distorted) must be in [0,1], got {p}")
+    k = 2*round(3*sigma)+1     # the Gaussian to 3 sigma, an odd size
+    # kornia scales the smoothed noise in grid_sample's [-1,1] coordinates, (x, y) order, where a pixel is 2/w (2/h) wide
+    return K.RandomElasticTransform((k, k), (sigma, sigma), (alpha*2/w, alpha*2/h), padding_mode=padding_mode, p=p)
 
 # %% ../nbs/13_augment.ipynb #d80d13a1
 def simclr_tfms(size, rgb=None, scale=None, blur=False):

@@ -18,7 +18,7 @@ from ..learner import AELearner, ae_learner
 from ..transfer import *
 from ..ssvae import *
 from ..ladder import ladder_learner
-from ..augment import weak_tfms, RandAug
+from ..augment import weak_tfms, RandAug, elastic_tfm
 from ..fixmatch import FixMatch
 from ..pretext import rotnet_learner, simclr_learner
 
@@ -29,8 +29,8 @@ __all__ = ['methods', 'protocols', 'HELD_OUT', 'SNAPSHOT_EVERY', 'register_metho
            'accuracy_on', 'm2_method', 'm1m2_method', 'm1m2_z_method', 'm1m2_cons_method', 'ladder_method',
            'ladder_gamma_method', 'ladder_conv_method', 'ladder_noise_method', 'fixmatch_method', 'flexmatch_method',
            'flexmatch_cnn3_method', 'flexmatch_cnn3_flip_method', 'flexmatch_cnn4_method', 'flexmatch_cnn3_wide_method',
-           'ae_fixmatch_method', 'pretrained_pretext', 'rotnet_method', 'rotnet_ft_method', 'simclr_method',
-           'simclr_ft_method', 'simclr_feats_method', 'simclr_flexmatch_method']
+           'flexmatch_cnn3_elastic_method', 'ae_fixmatch_method', 'pretrained_pretext', 'rotnet_method',
+           'rotnet_ft_method', 'simclr_method', 'simclr_ft_method', 'simclr_feats_method', 'simclr_flexmatch_method']
 
 # %% ../../nbs/20_bench.methods.ipynb #6220f84a
 methods = Registry('method')
@@ -424,27 +424,29 @@ def ladder_noise_method(task:Task) -> dict:
     return _ladder(task, [0.]*7)
 
 # %% ../../nbs/20_bench.methods.ipynb #1da8ec23
-def _fixmatch(task, what, learn_fn, lr=3e-3, bs=32, flex=False, flip=False):
-    "Test accuracy and note of `learn_fn(dls, cbs)` trained with `FixMatch` (FlexMatch's if `flex`, mirrored views if `flip`) on `task`'s pool for `task.epochs['fm']` hundred steps; `what` names its snapshots"
-    weak = weak_tfms(task.lbl_data().x.shape[-2:], flip=flip)
+def _fixmatch(task, what, learn_fn, lr=3e-3, bs=32, flex=False, flip=False, elastic=False):
+    "Test accuracy and note of `learn_fn(dls, cbs)` trained with `FixMatch` (FlexMatch's if `flex`, mirrored views if `flip`, elastic strong views if `elastic`) on `task`'s pool for `task.epochs['fm']` hundred steps; `what` names its snapshots"
+    sz = task.lbl_data().x.shape[-2:]
+    weak = weak_tfms(sz, flip=flip)
     # FixMatch's CIFAR-10 views: flip-and-shift is the weak one (Sohn et al. 2020, sec. 2.3); the strong one is it, then RandAugment (kekmodel/FixMatch-pytorch)
-    strong = [*weak, RandAug()] if flip else None
+    pre = [*(weak if flip else []), *([elastic_tfm(sz)] if elastic else [])]
+    strong = [*pre, RandAug()] if pre else None
     dls = _lbl_dls(task, bs=bs, tfms=weak)
     fm = FixMatch(task.pool_data().x, flex=flex, weak=weak, strong=strong)
     learn = learn_fn(dls, fm)
     steps = 100*task.epochs['fm']
     n = max(1, round(steps/len(dls.train)))
     # hours on a CPU: a killed run starts again from its last snapshot, with the same result
-    with _snapshotted(task, what, learn, lr, bs, flex, n, *(['flip'] if flip else [])) as snap:
+    with _snapshotted(task, what, learn, lr, bs, flex, n, *(['flip'] if flip else []), *(['elastic'] if elastic else [])) as snap:
         with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=[SkipValid()]+L(snap))
         acc = task_acc(learn)
-    note = f"{'FlexMatch' if flex else 'FixMatch'} tau={fm.thresh:g} mu={fm.mu} bs {bs}, {n*len(dls.train)} steps, EMA {fm.ema.decay:g}{', flips in both views' if flip else ''}"
+    note = f"{'FlexMatch' if flex else 'FixMatch'} tau={fm.thresh:g} mu={fm.mu} bs {bs}, {n*len(dls.train)} steps, EMA {fm.ema.decay:g}{', flips in both views' if flip else ''}{', elastic strong views' if elastic else ''}"
     return acc, note
 
-def _cnn_fixmatch(task, flex=False, nfs=(32,64), ps=0.25, flip=False):
+def _cnn_fixmatch(task, flex=False, nfs=(32,64), ps=0.25, flip=False, elastic=False):
     "`_fixmatch` on a CNN from scratch (`simple_cnn_learner` with `nfs` channels and dropout `ps`), channels-last"
     # channels-last: 1.2-1.3x faster steps on the CPU, the same outputs up to rounding (`09_transfer`)
-    acc,note = _fixmatch(task, 'cnn-fm', lambda dls, cb: simple_cnn_learner(dls, nfs=nfs, ps=ps, cbs=[cb, ChannelsLast()]), flex=flex, flip=flip)
+    acc,note = _fixmatch(task, 'cnn-fm', lambda dls, cb: simple_cnn_learner(dls, nfs=nfs, ps=ps, cbs=[cb, ChannelsLast()]), flex=flex, flip=flip, elastic=elastic)
     net = f"{len(nfs)}-conv CNN" + ('' if (nfs,ps)==((32,64),0.25) else f" {'-'.join(map(str, nfs))}, dropout {ps:g}")
     return dict(acc=acc, weights=None, note=f"{net}, channels-last, {note}")
 
@@ -477,6 +479,11 @@ def flexmatch_cnn4_method(task:Task) -> dict:
 def flexmatch_cnn3_wide_method(task:Task) -> dict:
     "`flexmatch_cnn3` 1.5x as wide (48, 96, 192 channels): 2x its step's seconds on the CPU"
     return _cnn_fixmatch(task, flex=True, nfs=(48,96,192), ps=0.)
+
+@register_method('flexmatch_cnn3_elastic', epochs=_ep('fm'), budgets=_cpu('fm'))
+def flexmatch_cnn3_elastic_method(task:Task) -> dict:
+    "`flexmatch_cnn3` with Simard's elastic distortion (sigma 4, alpha 34 pixels) before RandAugment in the strong view; for handwriting"
+    return _cnn_fixmatch(task, flex=True, nfs=(32,64,128), ps=0., elastic=True)
 
 def _enc_fixmatch(task, kind, flex=False):
     "`_fixmatch` on `encoder_learner` with the task's pretrained encoder of `kind`, unfrozen, the encoder at a tenth of the head's learning rate"
