@@ -54,9 +54,11 @@ class RandAug(nn.Module):
 def elastic_tfm(size, sigma=4., alpha=34., p=1., padding_mode='zeros'):
     "Simard et al. 2003's elastic distortion of images of `size` (h,w): noise in [-1,1] smoothed by a Gaussian of `sigma` pixels, times `alpha` pixels"
     h,w = _hw(size)
-    if not sigma > 0: raise ValueError(f"`sigma` (the smoothing Gaussian's standard deviation, in pixels) must be > 0, got {sigma}")
-    if not alpha >= 0: raise ValueError(f"`alpha` (the scale of the displacements, in pixels) must be >= 0, got {alpha}")
-    if not 0 <= p <= 1: raise ValueError(f"`p` (the share of images distorted) must be in [0,1], got {p}")
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0: raise ValueError(f"`sigma` (the smoothing Gaussian's standard deviation, in pixels) must be a number > 0, got {sigma!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0: raise ValueError(f"`alpha` (the scale of the displacements, in pixels) must be a number >= 0, got {alpha!r}")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1: raise ValueError(f"`p` (the share of images distorted) must be a number in [0,1], got {p!r}")
+    pads = ('zeros', 'border', 'reflection')
+    if padding_mode not in pads: raise ValueError(f"`padding_mode` (what the image is outside its border) must be one of {pads}, got {padding_mode!r}")
     k = 2*round(3*sigma)+1     # the Gaussian to 3 sigma, an odd size
     # kornia scales the smoothed noise in grid_sample's [-1,1] coordinates, (x, y) order, where a pixel is 2/w (2/h) wide
     return K.RandomElasticTransform((k, k), (sigma, sigma), (alpha*2/w, alpha*2/h), padding_mode=padding_mode, p=p)
