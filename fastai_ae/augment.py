@@ -51,12 +51,14 @@ class RandAug(nn.Module):
         return x.clamp(0, 1)
 
 # %% ../nbs/13_augment.ipynb #f3fe99f0
+def _is_num(v): return isinstance(v, (int, float)) and not isinstance(v, bool)
+
 def elastic_tfm(size, sigma=4., alpha=34., p=1., padding_mode='zeros'):
     "Simard et al. 2003's elastic distortion of images of `size` (h,w): noise in [-1,1] smoothed by a Gaussian of `sigma` pixels, times `alpha` pixels"
     h,w = _hw(size)
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0: raise ValueError(f"`sigma` (the smoothing Gaussian's standard deviation, in pixels) must be a number > 0, got {sigma!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0: raise ValueError(f"`alpha` (the scale of the displacements, in pixels) must be a number >= 0, got {alpha!r}")
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1: raise ValueError(f"`p` (the share of images distorted) must be a number in [0,1], got {p!r}")
+    if not (_is_num(sigma) and sigma > 0): raise ValueError(f"`sigma` (the smoothing Gaussian's standard deviation, in pixels) must be a number > 0, got {sigma!r}")
+    if not (_is_num(alpha) and alpha >= 0): raise ValueError(f"`alpha` (the scale of the displacements, in pixels) must be a number >= 0, got {alpha!r}")
+    if not (_is_num(p) and 0 <= p <= 1): raise ValueError(f"`p` (the share of images distorted) must be a number in [0,1], got {p!r}")
     pads = ('zeros', 'border', 'reflection')
     if padding_mode not in pads: raise ValueError(f"`padding_mode` (what the image is outside its border) must be one of {pads}, got {padding_mode!r}")
     k = 2*round(3*sigma)+1     # the Gaussian to 3 sigma, an odd size
