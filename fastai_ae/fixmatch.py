@@ -15,12 +15,21 @@ from .augment import weak_tfms, RandAug
 from .callbacks import EMA, ReleaseMemory
 
 # %% auto #0
-__all__ = ['pseudo_labels', 'fixmatch_loss', 'flex_thresh', 'FixMatch']
+__all__ = ['align', 'pseudo_labels', 'fixmatch_loss', 'flex_thresh', 'FixMatch']
 
 # %% ../nbs/14_fixmatch.ipynb #a4ff63f5
-def pseudo_labels(lw):
-    "The confidence and class of each prediction in weak-view logits `lw`, detached: a pseudo-label is a target, with no gradient"
-    return F.softmax(lw.detach().float(), 1).max(1)
+def align(p, pm, pt=None):
+    "Distribution alignment (Berthelot et al. 2020, sec. 3.2): class probabilities `p` times the target marginal `pt` (uniform if None) over the model's running marginal `pm`, renormalised"
+    if p.ndim!=2 or pm.shape!=p.shape[1:]: raise ValueError(f"`p` must be (n, c) probabilities and `pm` one value per class, got shapes {tuple(p.shape)} and {tuple(pm.shape)}")
+    if pt is None: pt = torch.full_like(pm, 1/len(pm))
+    if pt.shape!=pm.shape: raise ValueError(f"`pt` must hold one value per class ({len(pm)}), got shape {tuple(pt.shape)}")
+    q = p*(pt/pm.clamp_min(1e-12))
+    return q/q.sum(1, keepdim=True)
+
+def pseudo_labels(lw, pm=None, pt=None):
+    "The confidence and class of each prediction in weak-view logits `lw`, detached (a pseudo-label is a target, with no gradient); aligned to `pt` with `align` if the running marginal `pm` is given"
+    p = F.softmax(lw.detach().float(), 1)
+    return (p if pm is None else align(p, pm, pt)).max(1)
 
 def fixmatch_loss(lw, ls, thresh=0.95, pl=None):
     "FixMatch's unlabelled term (eq. 4) from weak-view logits `lw` and strong-view logits `ls`, and the mask of pseudo-labels at or above `thresh` (a number, or one per class); `pl`: `pseudo_labels(lw)` if already taken"
@@ -65,14 +74,15 @@ def _pool(pool):
     return x
 
 class FixMatch(Callback):
-    "FixMatch: confident pseudo-labels (`thresh`, per class if `flex`) of weak views of `pool` images train strong views, `mu` unlabelled per labelled, weight `lam`"
+    "FixMatch: confident pseudo-labels (`thresh`, per class if `flex`, distribution-aligned if `da`) of weak views of `pool` images train strong views, `mu` unlabelled per labelled, weight `lam`"
     order = Recorder.order-1    # the columns must be in `learn.metrics` before the `Recorder` names them
-    def __init__(self, pool, mu=7, thresh=0.95, lam=1., weak=None, strong=None, ema=0.999, flex=False):
+    def __init__(self, pool, mu=7, thresh=0.95, lam=1., weak=None, strong=None, ema=0.999, flex=False, da=False):
         self.pool = _pool(pool)
         if isinstance(mu, bool) or int(mu)!=mu or mu < 1: raise ValueError(f"`mu` (unlabelled images per labelled one) must be a positive integer, got {mu!r}")
         if not 0 <= thresh <= 1: raise ValueError(f"`thresh` (confidence of a pseudo-label) must be in [0,1], got {thresh}")
         if not lam >= 0: raise ValueError(f"`lam` (weight of the unlabelled term) must be >= 0, got {lam}")
-        self.mu,self.thresh,self.lam,self.flex = int(mu),thresh,lam,flex
+        if not isinstance(da, bool): raise TypeError(f"`da` (distribution alignment) must be True or False, got {da!r}")
+        self.mu,self.thresh,self.lam,self.flex,self.da = int(mu),thresh,lam,flex,da
         self.weak = L(weak) if weak is not None else L(weak_tfms(self.pool.shape[-2:]))
         self.strong = L(strong) if strong is not None else L(RandAug())
         self.ema = None if ema is None else EMA(ema)
@@ -89,6 +99,7 @@ class FixMatch(Callback):
         self.tdl,self.px = dl,self.pool.to(dl.device)
         # FlexMatch's learning status: the class each pool image was last confidently predicted as, -1 while never
         if self.flex: self.status = torch.full((len(self.px),), -1, dtype=torch.long, device=dl.device)
+        self.pm = None    # distribution alignment's running class marginal of the weak views, set at the first step
         self.learn.metrics = self.learn.metrics + [c for c in self.cols if c not in self.learn.metrics]
         if self.ema is not None: self.ema.learn = self.learn; self.ema.before_fit()
         self.mem.learn = self.learn; self.mem.before_fit()
@@ -114,7 +125,7 @@ class FixMatch(Callback):
     def after_loss(self):
         if not self.training: return
         thr = flex_thresh(self.status, self.lw.shape[1], self.thresh) if self.flex else self.thresh
-        conf,pl = pseudo_labels(self.lw)
+        conf,pl = pseudo_labels(self.lw, *self._marginals())
         lu,mask = fixmatch_loss(self.lw, self.ls, thr, (conf,pl))
         if self.flex:
             sel = conf > self.thresh    # FlexMatch eq. 6 counts an image as learnt above τ, strictly
@@ -125,6 +136,17 @@ class FixMatch(Callback):
         for k,v in (('sup', sup), ('unsup', lu), ('mask', mask.mean())): self.sums[k] += v.detach()
         self.steps += 1
         self.lw = self.ls = None
+
+    def _marginals(self):
+        "Distribution alignment's running marginal p̃, updated with this step's weak views, and the labelled marginal p(y); `(None, None)` without `da`"
+        if not self.da: return None,None
+        c = self.lw.shape[1]
+        if self.tdl.y.max() >= c: raise ValueError(f"the labelled images hold classes up to {int(self.tdl.y.max())} but the model predicts {c}")
+        pt = torch.bincount(self.tdl.y, minlength=c).float().to(self.lw.device)
+        pt = pt/pt.sum()
+        if self.pm is None: self.pm = pt.clone()
+        self.pm.mul_(0.999).add_(F.softmax(self.lw.detach().float(), 1).mean(0), alpha=0.001)    # USB's momentum
+        return self.pm,pt
 
     def after_batch(self): self.mem.after_batch()
     def after_step(self):
@@ -137,12 +159,14 @@ class FixMatch(Callback):
         self.learn.metrics = [m for m in self.learn.metrics if m not in self.cols]
         if self.ema is not None: self.ema.after_fit()
     def state_dict(self):
-        "What a `Snapshot` saves: FlexMatch's learning status and the `EMA`'s average"
-        return dict(status=self.status if self.flex else None, ema=None if self.ema is None else self.ema.state_dict())
+        "What a `Snapshot` saves: FlexMatch's learning status, distribution alignment's marginal and the `EMA`'s average"
+        return dict(status=self.status if self.flex else None, ema=None if self.ema is None else self.ema.state_dict(), pm=self.pm)
     def load_state_dict(self, st):
         if (st['status'] is None)!=(not self.flex) or (st['ema'] is None)!=(self.ema is None):
             raise ValueError(f"the saved FixMatch state is of another setting (FlexMatch status saved: {st['status'] is not None}, EMA saved: {st['ema'] is not None})")
+        if st.get('pm') is not None and not self.da: raise ValueError("the saved FixMatch state has a distribution-alignment marginal, this callback has `da=False`")
         if self.flex:
             if st['status'].shape!=self.status.shape: raise ValueError(f"the saved FlexMatch status is of {len(st['status'])} pool images, this pool has {len(self.status)}")
             self.status.copy_(st['status'])
         if self.ema is not None: self.ema.load_state_dict(st['ema'])
+        self.pm = None if st.get('pm') is None else st['pm'].to(self.px.device)

@@ -29,8 +29,9 @@ __all__ = ['methods', 'protocols', 'HELD_OUT', 'SNAPSHOT_EVERY', 'register_metho
            'accuracy_on', 'm2_method', 'm1m2_method', 'm1m2_z_method', 'm1m2_cons_method', 'ladder_method',
            'ladder_gamma_method', 'ladder_conv_method', 'ladder_noise_method', 'fixmatch_method', 'flexmatch_method',
            'flexmatch_cnn3_method', 'flexmatch_cnn3_flip_method', 'flexmatch_cnn4_method', 'flexmatch_cnn3_wide_method',
-           'flexmatch_cnn3_elastic_method', 'ae_fixmatch_method', 'pretrained_pretext', 'rotnet_method',
-           'rotnet_ft_method', 'simclr_method', 'simclr_ft_method', 'simclr_feats_method', 'simclr_flexmatch_method']
+           'flexmatch_cnn3_elastic_method', 'flexmatch_cnn3_elastic_da_method', 'ae_fixmatch_method',
+           'pretrained_pretext', 'rotnet_method', 'rotnet_ft_method', 'simclr_method', 'simclr_ft_method',
+           'simclr_feats_method', 'simclr_flexmatch_method']
 
 # %% ../../nbs/20_bench.methods.ipynb #6220f84a
 methods = Registry('method')
@@ -424,29 +425,29 @@ def ladder_noise_method(task:Task) -> dict:
     return _ladder(task, [0.]*7)
 
 # %% ../../nbs/20_bench.methods.ipynb #1da8ec23
-def _fixmatch(task, what, learn_fn, lr=3e-3, bs=32, flex=False, flip=False, elastic=False):
-    "Test accuracy and note of `learn_fn(dls, cbs)` trained with `FixMatch` (FlexMatch's if `flex`, mirrored views if `flip`, elastic strong views if `elastic`) on `task`'s pool for `task.epochs['fm']` hundred steps; `what` names its snapshots"
+def _fixmatch(task, what, learn_fn, lr=3e-3, bs=32, flex=False, flip=False, elastic=False, da=False):
+    "Test accuracy and note of `learn_fn(dls, cbs)` trained with `FixMatch` (FlexMatch's if `flex`, mirrored views if `flip`, elastic strong views if `elastic`, distribution alignment if `da`) on `task`'s pool for `task.epochs['fm']` hundred steps; `what` names its snapshots"
     sz = task.lbl_data().x.shape[-2:]
     weak = weak_tfms(sz, flip=flip)
     # FixMatch's CIFAR-10 views: flip-and-shift is the weak one (Sohn et al. 2020, sec. 2.3); the strong one is it, then RandAugment (kekmodel/FixMatch-pytorch)
     pre = [*(weak if flip else []), *([elastic_tfm(sz)] if elastic else [])]
     strong = [*pre, RandAug()] if pre else None
     dls = _lbl_dls(task, bs=bs, tfms=weak)
-    fm = FixMatch(task.pool_data().x, flex=flex, weak=weak, strong=strong)
+    fm = FixMatch(task.pool_data().x, flex=flex, weak=weak, strong=strong, da=da)
     learn = learn_fn(dls, fm)
     steps = 100*task.epochs['fm']
     n = max(1, round(steps/len(dls.train)))
     # hours on a CPU: a killed run starts again from its last snapshot, with the same result
-    with _snapshotted(task, what, learn, lr, bs, flex, n, *(['flip'] if flip else []), *(['elastic'] if elastic else [])) as snap:
+    with _snapshotted(task, what, learn, lr, bs, flex, n, *(['flip'] if flip else []), *(['elastic'] if elastic else []), *(['da'] if da else [])) as snap:
         with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=[SkipValid()]+L(snap))
         acc = task_acc(learn)
-    note = f"{'FlexMatch' if flex else 'FixMatch'} tau={fm.thresh:g} mu={fm.mu} bs {bs}, {n*len(dls.train)} steps, EMA {fm.ema.decay:g}{', flips in both views' if flip else ''}{', elastic strong views' if elastic else ''}"
+    note = f"{'FlexMatch' if flex else 'FixMatch'} tau={fm.thresh:g} mu={fm.mu} bs {bs}, {n*len(dls.train)} steps, EMA {fm.ema.decay:g}{', flips in both views' if flip else ''}{', elastic strong views' if elastic else ''}{', distribution alignment' if da else ''}"
     return acc, note
 
-def _cnn_fixmatch(task, flex=False, nfs=(32,64), ps=0.25, flip=False, elastic=False):
+def _cnn_fixmatch(task, flex=False, nfs=(32,64), ps=0.25, flip=False, elastic=False, da=False):
     "`_fixmatch` on a CNN from scratch (`simple_cnn_learner` with `nfs` channels and dropout `ps`), channels-last"
     # channels-last: 1.2-1.3x faster steps on the CPU, the same outputs up to rounding (`09_transfer`)
-    acc,note = _fixmatch(task, 'cnn-fm', lambda dls, cb: simple_cnn_learner(dls, nfs=nfs, ps=ps, cbs=[cb, ChannelsLast()]), flex=flex, flip=flip, elastic=elastic)
+    acc,note = _fixmatch(task, 'cnn-fm', lambda dls, cb: simple_cnn_learner(dls, nfs=nfs, ps=ps, cbs=[cb, ChannelsLast()]), flex=flex, flip=flip, elastic=elastic, da=da)
     net = f"{len(nfs)}-conv CNN" + ('' if (nfs,ps)==((32,64),0.25) else f" {'-'.join(map(str, nfs))}, dropout {ps:g}")
     return dict(acc=acc, weights=None, note=f"{net}, channels-last, {note}")
 
@@ -484,6 +485,11 @@ def flexmatch_cnn3_wide_method(task:Task) -> dict:
 def flexmatch_cnn3_elastic_method(task:Task) -> dict:
     "`flexmatch_cnn3` with Simard's elastic distortion (sigma 4, alpha 34 pixels) before RandAugment in the strong view; for handwriting"
     return _cnn_fixmatch(task, flex=True, nfs=(32,64,128), ps=0., elastic=True)
+
+@register_method('flexmatch_cnn3_elastic_da', epochs=_ep('fm'), budgets=_cpu('fm'))
+def flexmatch_cnn3_elastic_da_method(task:Task) -> dict:
+    "`flexmatch_cnn3_elastic` with ReMixMatch's distribution alignment of the pseudo-labels to the labelled images' class shares"
+    return _cnn_fixmatch(task, flex=True, nfs=(32,64,128), ps=0., elastic=True, da=True)
 
 def _enc_fixmatch(task, kind, flex=False):
     "`_fixmatch` on `encoder_learner` with the task's pretrained encoder of `kind`, unfrozen, the encoder at a tenth of the head's learning rate"
