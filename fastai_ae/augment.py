@@ -8,6 +8,7 @@ import torch
 from torch import nn
 import kornia.augmentation as K
 from fastcore.all import *
+from .data import _is_num
 from .loaders import _hw
 
 # %% auto #0
@@ -51,8 +52,6 @@ class RandAug(nn.Module):
         return x.clamp(0, 1)
 
 # %% ../nbs/13_augment.ipynb #f3fe99f0
-def _is_num(v): return isinstance(v, (int, float)) and not isinstance(v, bool)
-
 def elastic_tfm(size, sigma=4., alpha=34., p=1., padding_mode='zeros'):
     "Simard et al. 2003's elastic distortion of images of `size` (h,w): noise in [-1,1] smoothed by a Gaussian of `sigma` pixels, times `alpha` pixels"
     h,w = _hw(size)

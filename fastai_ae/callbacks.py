@@ -15,7 +15,7 @@ from fastai.callback.mixup import MixHandler
 from fastai.learner import Recorder, Metric, AvgSmoothLoss, SkipToEpoch
 from fastai.optimizer import OptimWrapper
 from fastai.torch_core import to_float, rank_distrib
-from .data import atomic_write
+from .data import atomic_write, _is_num, _is_whole
 
 # %% auto #0
 __all__ = ['KLWarmup', 'Denoise', 'NaNGuard', 'CPUMixedPrecision', 'default_cbs', 'SkipValid', 'TrainTfms', 'LabelsIn', 'cons_kl',
@@ -354,7 +354,7 @@ class Snapshot(Callback):
     "Write the whole training state to `fn` every `every` seconds and after the last epoch; a fit given it resumes from `fn` (`meta` must match)"
     order = 95    # after the callbacks whose state it puts back have set up in `before_fit` (`ChannelsLast`, `EMA`, `FixMatch`, `MixedPrecision`)
     def __init__(self, fn, every=300, meta=None):
-        if isinstance(every, bool) or not isinstance(every, (int, float)) or not every >= 0:
+        if not (_is_num(every) and every >= 0):
             raise ValueError(f"`every` (seconds between snapshots) must be a number >= 0, got {every!r}")
         self.fn,self.every,self.meta,self._skip_to = Path(fn),every,meta,0
 
@@ -572,7 +572,7 @@ def _glibc_trim():
 class ReleaseMemory(Callback):
     "Every `every` training steps, hand freed heap memory back to the system (glibc `malloc_trim`) if the process grew by over `slack` bytes"
     def __init__(self, every=100, slack=2**28):
-        if isinstance(every, bool) or int(every)!=every or every < 1: raise ValueError(f"`every` must be a positive number of steps, got {every!r}")
+        if not (_is_whole(every) and every >= 1): raise ValueError(f"`every` must be a positive number of steps, got {every!r}")
         if not slack >= 0: raise ValueError(f"`slack` must be >= 0 bytes, got {slack!r}")
         self.every,self.slack,self.trims = int(every),slack,0
     def before_fit(self): self.base = None if _glibc_trim() is None else _rss()    # None: nothing to do here

@@ -447,6 +447,18 @@ def load_dataset(name, path=None, size=None, download=True):
     raise ValueError(f"unknown dataset {name!r}: expected one of {sorted(datasets)} or a folder of images")
 
 # %% ../nbs/00_data.ipynb #e11ce393
+def _is_num(v):
+    "`v` is a real number (int or float, numpy's too) and not a bool, which Python counts as an int"
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+def _is_int(v):
+    "`v` is an integer (int, numpy's too) and not a bool"
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+def _is_whole(v):
+    "`v` is a whole number: an integer, or a float with no fraction, and not a bool"
+    return _is_num(v) and float(v).is_integer()
+
 def parse_ints(s, what):
     "`s` ('1,2', an int or a list of ints) as a list of ints, or a `ValueError` naming the option `what`"
     if isinstance(s, str): s = [o.strip() for o in s.split(',') if o.strip()]

@@ -9,7 +9,7 @@ from torch import Tensor
 from fastcore.all import *
 from fastai.callback.core import Callback
 from fastai.learner import Recorder, Metric
-from .data import ImageData
+from .data import ImageData, _is_whole
 from .loaders import TensorDL, TensorDS, apply_tfms, _check_images
 from .augment import weak_tfms, RandAug
 from .callbacks import EMA, ReleaseMemory
@@ -78,7 +78,7 @@ class FixMatch(Callback):
     order = Recorder.order-1    # the columns must be in `learn.metrics` before the `Recorder` names them
     def __init__(self, pool, mu=7, thresh=0.95, lam=1., weak=None, strong=None, ema=0.999, flex=False, da=False):
         self.pool = _pool(pool)
-        if isinstance(mu, bool) or int(mu)!=mu or mu < 1: raise ValueError(f"`mu` (unlabelled images per labelled one) must be a positive integer, got {mu!r}")
+        if not (_is_whole(mu) and mu >= 1): raise ValueError(f"`mu` (unlabelled images per labelled one) must be a positive integer, got {mu!r}")
         if not 0 <= thresh <= 1: raise ValueError(f"`thresh` (confidence of a pseudo-label) must be in [0,1], got {thresh}")
         if not lam >= 0: raise ValueError(f"`lam` (weight of the unlabelled term) must be >= 0, got {lam}")
         if not isinstance(da, bool): raise TypeError(f"`da` (distribution alignment) must be True or False, got {da!r}")

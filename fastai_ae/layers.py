@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from fastai.layers import ConvLayer, ResBlock, NormType
+from .data import _is_int
 
 # %% auto #0
 __all__ = ['encoders', 'bottlenecks', 'decoders', 'register_encoder', 'register_bottleneck', 'register_decoder', 'Registry',
@@ -42,7 +43,7 @@ def check_shape(shape) -> tuple:
 
 def check_pos(n, name:str) -> int:
     "Return `n` as an int, raising a `ValueError` naming `name` unless it is a positive integer"
-    if isinstance(n, bool) or not isinstance(n, int) or n<1:
+    if not (_is_int(n) and n >= 1):
         raise ValueError(f"`{name}` must be a positive int, got {n!r}")
     return n
 

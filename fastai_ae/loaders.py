@@ -15,7 +15,7 @@ from fastai.data.core import DataLoaders
 from fastai.data.transforms import CategoryMap
 from fasttransform import Transform
 from fastai.torch_core import default_device, to_device, TensorImage, TensorImageBW, TensorCategory
-from .data import ImageData, image_folder
+from .data import ImageData, image_folder, _is_int
 from fastai.data.transforms import get_image_files, RandomSplitter
 
 # %% auto #0
@@ -110,7 +110,7 @@ def _hw(size, chans=True):
     "The (h,w) of an image `size`: an int or (h,w), or (c,h,w) if `chans`, each a positive integer"
     sz = (size,) if isinstance(size, Integral) else tuple(size) if is_listy(size) else ()
     if len(sz) not in ((1,2,3) if chans else (1,2)) or (len(sz)==1 and not isinstance(size, Integral)) \
-       or not all(isinstance(o, Integral) and not isinstance(o, bool) and o > 0 for o in sz):
+       or not all(_is_int(o) and o > 0 for o in sz):
         raise ValueError(f"an image size must be a positive int or (h,w){' or (c,h,w)' if chans else ''} of positive ints, got {size!r}")
     return (int(sz[-2]), int(sz[-1])) if len(sz) > 1 else (int(sz[0]),)*2
 

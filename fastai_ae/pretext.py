@@ -12,6 +12,7 @@ from fastai.learner import Metric
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import LossMetrics, accuracy
 from fastai.torch_core import params
+from .data import _is_int
 from .loaders import TensorDL, apply_tfms, _check_images
 from .layers import encoders, bottlenecks, check_pos
 from .learner import AELearner, adamw
@@ -135,7 +136,7 @@ def simclr_learner(dls, enc='conv', nz=64, tau=0.5, proj=(256, 64), tfms=None, e
 # %% ../nbs/15_pretext.ipynb #6c31a378
 def _check_k(k, n):
     "`k` neighbours among `n` memory images: an int in [1, n]"
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+    if not (_is_int(k) and 1 <= k <= n):
         raise ValueError(f"`k` must be an int between 1 and the {n} memory images, got {k!r}")
 
 def knn_predict(f_mem, y_mem, f_q, k=20):

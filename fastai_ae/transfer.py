@@ -18,7 +18,7 @@ from fastai.data.transforms import CategoryMap
 from fastai.vision.learner import create_head, cut_model, vision_learner
 from fastai.vision.core import imagenet_stats
 from fastai.torch_core import default_device, params
-from .data import ImageData
+from .data import ImageData, _is_whole
 from .loaders import *
 from .models import AutoEncoder
 from .learner import AELearner, ae_learner, adamw
@@ -43,7 +43,7 @@ def few_labels(ds:ImageData, n:int, seed:int=0, per_class:bool=True, pool=None) 
     "Sorted `LongTensor` of `n` training indices of `ds` drawn from `pool` with `seed` (`per_class`: `n//c` per class)"
     if not isinstance(ds, ImageData): raise TypeError(f"expected an `ImageData` (e.g. from `mnist()`), got {type(ds).__name__}")
     if ds.y is None: raise ValueError(f"{ds.name} has no labels: `few_labels` needs a labelled dataset")
-    if isinstance(n, bool) or int(n)!=n: raise ValueError(f"`n` must be a whole number of labelled images, got {n!r}")
+    if not _is_whole(n): raise ValueError(f"`n` must be a whole number of labelled images, got {n!r}")
     n = int(n)
     if n < 1: raise ValueError(f"`n` must be at least 1 labelled image, got {n}")
     p = _pool_idxs(ds, pool)
@@ -115,7 +115,7 @@ def aug_cbs(dls, aug=None) -> list:
 @patch
 def fit_few(self:Learner, steps:int, lr=2e-3, freeze_pct=0.25, lr_mult=100, pct_start=0.3, div=5., **kwargs):
     "fastai's `fine_tune` in optimiser `steps`: `freeze_pct` of them on the head if the body is frozen, the rest unfrozen at `slice(lr/lr_mult, lr)`"
-    if isinstance(steps, bool) or int(steps)!=steps or steps < 1: raise ValueError(f"`steps` must be a positive integer, got {steps!r}")
+    if not (_is_whole(steps) and steps >= 1): raise ValueError(f"`steps` must be a positive integer, got {steps!r}")
     if not 0 <= freeze_pct < 1: raise ValueError(f"`freeze_pct` must be in [0,1), got {freeze_pct}")
     n = len(self.dls.train)
     if n==0: raise ValueError("the training loader gives no batches: fewer images than one batch with `drop_last`")

@@ -10,7 +10,7 @@ from torch import nn
 from fastcore.all import *
 from fastai.torch_core import default_device, set_seed
 from fastai.callback.channelslast import ChannelsLast
-from ..data import ImageData, atomic_write, file_lock
+from ..data import ImageData, atomic_write, file_lock, _is_int
 from ..loaders import *
 from ..layers import Registry
 from ..callbacks import KLWarmup, SkipValid, Consistency, Snapshot
@@ -158,7 +158,7 @@ HELD_OUT = 'held-out training images'    # in the name of a `holdout` dataset: i
 def holdout(ds:ImageData, k:int, seed:int=1234) -> ImageData:
     "`ds` with `k` of its training images (stratified, drawn with `seed`) taken out and made its test split, to choose settings on"
     if not isinstance(ds, ImageData): raise TypeError(f"expected an `ImageData` (e.g. from `mnist()`), got {type(ds).__name__}")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f"`k` (training images to hold out) must be a positive int, got {k!r}")
+    if not (_is_int(k) and k >= 1): raise ValueError(f"`k` (training images to hold out) must be a positive int, got {k!r}")
     if k >= len(ds): raise ValueError(f"cannot hold out {k} of the {len(ds)} training images of {ds.name}: some must stay to train on")
     if ds.y is None: raise ValueError(f"{ds.name} has no labels: held-out images are scored by their labels")
     if k < ds.c: raise ValueError(f"hold out at least one image a class: `k` >= {ds.c} for the {ds.c} classes of {ds.name}, got {k}")

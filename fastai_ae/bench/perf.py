@@ -16,7 +16,7 @@ from ..loaders import *
 from ..models import *
 from ..losses import *
 from ..learner import *
-from ..data import parse_ints, parse_names, check_device, check_out, atomic_write
+from ..data import parse_ints, parse_names, check_device, check_out, atomic_write, _is_int
 from ..callbacks import EpochTimer, AsyncSmoothLoss, CudaGraphStep, _sync
 
 # %% auto #0
@@ -169,7 +169,7 @@ def run_perf(device=None, bss=(128,512,2048), steps=200, rows=None, out=None, da
 # %% ../../nbs/22_bench.perf.ipynb #530b8baa
 def _md_table(df):
     cols = list(df.columns)
-    f = lambda v: '-' if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
+    f = lambda v: '-' if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,}" if _is_int(v) else str(v)
     return '\n'.join(['| ' + ' | '.join(cols) + ' |', '|' + '---|'*len(cols)] +
                      ['| ' + ' | '.join(f(v.item() if hasattr(v, 'item') else v) for v in r) + ' |' for r in df.itertuples(index=False)])
 

@@ -12,7 +12,7 @@ import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from fastai.torch_core import set_seed
 import fastai_ae
-from ..data import load_dataset, parse_ints, parse_names, check_device, check_out, atomic_write, file_lock
+from ..data import load_dataset, parse_ints, parse_names, check_device, check_out, atomic_write, file_lock, _is_int
 from .methods import methods, protocols, make_task, stage_names, default_epochs, budgets, load_plugins, holdout, HELD_OUT
 
 # %% auto #0
@@ -403,7 +403,7 @@ def _bench_data(dataset, data, k):
 
 def _check_holdout(k):
     "`k` as a number of training images to hold out (0: none)"
-    if isinstance(k, bool) or not isinstance(k, int) or k < 0: raise ValueError(f"--holdout must be a number of training images >= 0, got {k!r}")
+    if not (_is_int(k) and k >= 0): raise ValueError(f"--holdout must be a number of training images >= 0, got {k!r}")
     return k
 
 def _check_scored_on_holdout(task, ds):
