@@ -99,7 +99,7 @@ class FixMatch(Callback):
         self.tdl,self.px = dl,self.pool.to(dl.device)
         # FlexMatch's learning status: the class each pool image was last confidently predicted as, -1 while never
         if self.flex: self.status = torch.full((len(self.px),), -1, dtype=torch.long, device=dl.device)
-        self.pm = None    # distribution alignment's running class marginal of the weak views, set at the first step
+        self.pm = self.pt = None    # distribution alignment's running marginal of the weak views, and the labels' marginal: set at the first step
         self.learn.metrics = self.learn.metrics + [c for c in self.cols if c not in self.learn.metrics]
         if self.ema is not None: self.ema.learn = self.learn; self.ema.before_fit()
         self.mem.learn = self.learn; self.mem.before_fit()
@@ -140,13 +140,13 @@ class FixMatch(Callback):
     def _marginals(self):
         "Distribution alignment's running marginal p̃, updated with this step's weak views, and the labelled marginal p(y); `(None, None)` without `da`"
         if not self.da: return None,None
-        c = self.lw.shape[1]
-        if self.tdl.y.max() >= c: raise ValueError(f"the labelled images hold classes up to {int(self.tdl.y.max())} but the model predicts {c}")
-        pt = torch.bincount(self.tdl.y, minlength=c).float().to(self.lw.device)
-        pt = pt/pt.sum()
-        if self.pm is None: self.pm = pt.clone()
+        if self.pt is None:    # once, not every step: reading `max()` would wait on the GPU
+            c,y = self.lw.shape[1],self.tdl.y
+            if y.max() >= c: raise ValueError(f"the labelled images hold classes up to {int(y.max())} but the model predicts {c}")
+            self.pt = torch.bincount(y, minlength=c).float().to(self.lw.device)/len(y)
+        if self.pm is None: self.pm = self.pt.clone()
         self.pm.mul_(0.999).add_(F.softmax(self.lw.detach().float(), 1).mean(0), alpha=0.001)    # USB's momentum
-        return self.pm,pt
+        return self.pm,self.pt
 
     def after_batch(self): self.mem.after_batch()
     def after_step(self):
