@@ -425,29 +425,35 @@ def ladder_noise_method(task:Task) -> dict:
     return _ladder(task, [0.]*7)
 
 # %% ../../nbs/20_bench.methods.ipynb #1da8ec23
-def _fixmatch(task, what, learn_fn, lr=3e-3, bs=32, flex=False, flip=False, elastic=False, da=False):
-    "Test accuracy and note of `learn_fn(dls, cbs)` trained with `FixMatch` (FlexMatch's if `flex`, mirrored views if `flip`, elastic strong views if `elastic`, distribution alignment if `da`) on `task`'s pool for `task.epochs['fm']` hundred steps; `what` names its snapshots"
+# what each option of a FixMatch cell adds, in the order its snapshot name and its note give them
+_FM_OPTS = dict(flip='flips in both views', elastic='elastic strong views', da='distribution alignment')
+
+def _fixmatch(task, what, learn_fn, lr=3e-3, bs=32, flex=False, opts=()):
+    "Test accuracy and note of `learn_fn(dls, cbs)` trained with `FixMatch` (FlexMatch's if `flex`, with the `_FM_OPTS` named in `opts`) on `task`'s pool for `task.epochs['fm']` hundred steps; `what` names its snapshots"
+    if bad := [o for o in opts if o not in _FM_OPTS]: raise ValueError(f"unknown FixMatch options {bad}; expected some of {list(_FM_OPTS)}")
+    opts = [o for o in _FM_OPTS if o in opts]
+    flip,elastic = 'flip' in opts,'elastic' in opts
     sz = task.lbl_data().x.shape[-2:]
     weak = weak_tfms(sz, flip=flip)
     # FixMatch's CIFAR-10 views: flip-and-shift is the weak one (Sohn et al. 2020, sec. 2.3); the strong one is it, then RandAugment (kekmodel/FixMatch-pytorch)
     pre = [*(weak if flip else []), *([elastic_tfm(sz)] if elastic else [])]
     strong = [*pre, RandAug()] if pre else None
     dls = _lbl_dls(task, bs=bs, tfms=weak)
-    fm = FixMatch(task.pool_data().x, flex=flex, weak=weak, strong=strong, da=da)
+    fm = FixMatch(task.pool_data().x, flex=flex, weak=weak, strong=strong, da='da' in opts)
     learn = learn_fn(dls, fm)
     steps = 100*task.epochs['fm']
     n = max(1, round(steps/len(dls.train)))
     # hours on a CPU: a killed run starts again from its last snapshot, with the same result
-    with _snapshotted(task, what, learn, lr, bs, flex, n, *(['flip'] if flip else []), *(['elastic'] if elastic else []), *(['da'] if da else [])) as snap:
+    with _snapshotted(task, what, learn, lr, bs, flex, n, *opts) as snap:
         with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=[SkipValid()]+L(snap))
         acc = task_acc(learn)
-    note = f"{'FlexMatch' if flex else 'FixMatch'} tau={fm.thresh:g} mu={fm.mu} bs {bs}, {n*len(dls.train)} steps, EMA {fm.ema.decay:g}{', flips in both views' if flip else ''}{', elastic strong views' if elastic else ''}{', distribution alignment' if da else ''}"
+    note = f"{'FlexMatch' if flex else 'FixMatch'} tau={fm.thresh:g} mu={fm.mu} bs {bs}, {n*len(dls.train)} steps, EMA {fm.ema.decay:g}" + ''.join(f', {_FM_OPTS[o]}' for o in opts)
     return acc, note
 
-def _cnn_fixmatch(task, flex=False, nfs=(32,64), ps=0.25, flip=False, elastic=False, da=False):
+def _cnn_fixmatch(task, flex=False, nfs=(32,64), ps=0.25, opts=()):
     "`_fixmatch` on a CNN from scratch (`simple_cnn_learner` with `nfs` channels and dropout `ps`), channels-last"
     # channels-last: 1.2-1.3x faster steps on the CPU, the same outputs up to rounding (`09_transfer`)
-    acc,note = _fixmatch(task, 'cnn-fm', lambda dls, cb: simple_cnn_learner(dls, nfs=nfs, ps=ps, cbs=[cb, ChannelsLast()]), flex=flex, flip=flip, elastic=elastic, da=da)
+    acc,note = _fixmatch(task, 'cnn-fm', lambda dls, cb: simple_cnn_learner(dls, nfs=nfs, ps=ps, cbs=[cb, ChannelsLast()]), flex=flex, opts=opts)
     net = f"{len(nfs)}-conv CNN" + ('' if (nfs,ps)==((32,64),0.25) else f" {'-'.join(map(str, nfs))}, dropout {ps:g}")
     return dict(acc=acc, weights=None, note=f"{net}, channels-last, {note}")
 
@@ -469,7 +475,7 @@ def flexmatch_cnn3_method(task:Task) -> dict:
 @register_method('flexmatch_cnn3_flip', epochs=_ep('fm'), budgets=_cpu('fm'))
 def flexmatch_cnn3_flip_method(task:Task) -> dict:
     "`flexmatch_cnn3` with FixMatch's CIFAR-10 views: a horizontal flip in the weak view, flip and shift before RandAugment in the strong; for images whose mirror keeps its label"
-    return _cnn_fixmatch(task, flex=True, nfs=(32,64,128), ps=0., flip=True)
+    return _cnn_fixmatch(task, flex=True, nfs=(32,64,128), ps=0., opts=['flip'])
 
 @register_method('flexmatch_cnn4', epochs=_ep('fm'), budgets=_cpu('fm'))
 def flexmatch_cnn4_method(task:Task) -> dict:
@@ -484,12 +490,12 @@ def flexmatch_cnn3_wide_method(task:Task) -> dict:
 @register_method('flexmatch_cnn3_elastic', epochs=_ep('fm'), budgets=_cpu('fm'))
 def flexmatch_cnn3_elastic_method(task:Task) -> dict:
     "`flexmatch_cnn3` with Simard's elastic distortion (sigma 4, alpha 34 pixels) before RandAugment in the strong view; for handwriting"
-    return _cnn_fixmatch(task, flex=True, nfs=(32,64,128), ps=0., elastic=True)
+    return _cnn_fixmatch(task, flex=True, nfs=(32,64,128), ps=0., opts=['elastic'])
 
 @register_method('flexmatch_cnn3_elastic_da', epochs=_ep('fm'), budgets=_cpu('fm'))
 def flexmatch_cnn3_elastic_da_method(task:Task) -> dict:
     "`flexmatch_cnn3_elastic` with ReMixMatch's distribution alignment of the pseudo-labels to the labelled images' class shares"
-    return _cnn_fixmatch(task, flex=True, nfs=(32,64,128), ps=0., elastic=True, da=True)
+    return _cnn_fixmatch(task, flex=True, nfs=(32,64,128), ps=0., opts=['elastic', 'da'])
 
 def _enc_fixmatch(task, kind, flex=False):
     "`_fixmatch` on `encoder_learner` with the task's pretrained encoder of `kind`, unfrozen, the encoder at a tenth of the head's learning rate"
