@@ -45,7 +45,7 @@ def check_pos(n, name:str) -> int:
     "Return `n` as an int, raising a `ValueError` naming `name` unless it is a positive integer"
     if not (_is_int(n) and n >= 1):
         raise ValueError(f"`{name}` must be a positive int, got {n!r}")
-    return n
+    return int(n)    # numpy's integers pass the check too
 
 # %% ../nbs/02_layers.ipynb #c6075f3e
 class Encoder(nn.Sequential):
