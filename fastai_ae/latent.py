@@ -11,6 +11,7 @@ from fastcore.all import *
 from .loaders import TensorDS, TensorDL
 from .learner import *
 from .loaders import show_grid
+from .data import _is_whole
 
 # %% auto #0
 __all__ = ['interp_codes', 'anomaly_auc', 'save_plots']
@@ -162,7 +163,10 @@ def plot_traversal(self:AELearner, x, dims=None, span=3., steps=7, size=1.):
     if steps < 2: raise ValueError(f"`steps` must be at least 2, got {steps}")
     if span <= 0: raise ValueError(f"`span` must be > 0 (in standard deviations), got {span}")
     if dims is not None:
-        if any(isinstance(d, bool) or int(d)!=d for d in listify(dims)): raise ValueError(f"`dims` must be whole latent coordinates, got {dims!r}")
+        # a tensor of coordinates (from `argsort`, say) counts as its numbers
+        if isinstance(dims, torch.Tensor): dims = dims.tolist()
+        if not all(_is_whole(d.item() if isinstance(d, torch.Tensor) and d.numel()==1 else d) for d in listify(dims)):
+            raise ValueError(f"`dims` must be whole latent coordinates, got {dims!r}")
         dims = [int(d) for d in listify(dims)]
         bad = [d for d in dims if not 0 <= d < nz]
         if not dims or bad: raise ValueError(f"`dims` must be latent coordinates in 0..{nz-1}, got {dims}")
