@@ -10,11 +10,12 @@ from torch import nn
 from fastcore.all import *
 from fastai.torch_core import default_device, set_seed
 from fastai.callback.channelslast import ChannelsLast
+from fastai.optimizer import SGD
 from ..data import ImageData, atomic_write, file_lock, _is_int
 from ..loaders import *
 from ..layers import Registry
 from ..callbacks import KLWarmup, SkipValid, Consistency, Snapshot
-from ..learner import AELearner, ae_learner
+from ..learner import AELearner, ae_learner, adamw
 from ..transfer import *
 from ..ssvae import *
 from ..ladder import ladder_learner
@@ -29,9 +30,9 @@ __all__ = ['methods', 'protocols', 'HELD_OUT', 'SNAPSHOT_EVERY', 'register_metho
            'accuracy_on', 'm2_method', 'm1m2_method', 'm1m2_z_method', 'm1m2_cons_method', 'ladder_method',
            'ladder_gamma_method', 'ladder_conv_method', 'ladder_noise_method', 'fixmatch_method', 'flexmatch_method',
            'flexmatch_cnn3_method', 'flexmatch_cnn3_flip_method', 'flexmatch_cnn4_method', 'flexmatch_cnn3_wide_method',
-           'flexmatch_cnn3_elastic_method', 'flexmatch_cnn3_elastic_da_method', 'ae_fixmatch_method',
-           'pretrained_pretext', 'rotnet_method', 'rotnet_ft_method', 'simclr_method', 'simclr_ft_method',
-           'simclr_feats_method', 'simclr_flexmatch_method']
+           'flexmatch_cnn3_elastic_method', 'flexmatch_cnn3_sgd_method', 'flexmatch_cnn3_elastic_da_method',
+           'ae_fixmatch_method', 'pretrained_pretext', 'rotnet_method', 'rotnet_ft_method', 'simclr_method',
+           'simclr_ft_method', 'simclr_feats_method', 'simclr_flexmatch_method']
 
 # %% ../../nbs/20_bench.methods.ipynb #6220f84a
 methods = Registry('method')
@@ -426,7 +427,8 @@ def ladder_noise_method(task:Task) -> dict:
 
 # %% ../../nbs/20_bench.methods.ipynb #1da8ec23
 # what each option of a FixMatch cell adds, in the order its snapshot name and its note give them
-_FM_OPTS = dict(flip='flips in both views', elastic='elastic strong views', da='distribution alignment')
+_FM_OPTS = dict(flip='flips in both views', elastic='elastic strong views', da='distribution alignment',
+                sgd='SGD lr 0.03, momentum 0.9, L2 weight decay 5e-4')
 
 def _fixmatch(task, what, learn_fn, lr=3e-3, bs=32, flex=False, opts=()):
     "Test accuracy and note of `learn_fn(dls, cbs)` trained with `FixMatch` (FlexMatch's if `flex`, with the `_FM_OPTS` named in `opts`) on `task`'s pool for `task.epochs['fm']` hundred steps; `what` names its snapshots"
@@ -440,12 +442,17 @@ def _fixmatch(task, what, learn_fn, lr=3e-3, bs=32, flex=False, opts=()):
     strong = [*pre, RandAug()] if pre else None
     dls = _lbl_dls(task, bs=bs, tfms=weak)
     fm = FixMatch(task.pool_data().x, flex=flex, weak=weak, strong=strong, da='da' in opts)
-    learn = learn_fn(dls, fm)
+    sgd = 'sgd' in opts
+    # FixMatch's optimiser (Sohn et al. 2020, sec. 4 and app. B): SGD with momentum 0.9, weight decay 5e-4 added to the gradient, lr 0.03;
+    # fastai's `SGD` spares BatchNorm and biases from the decay, as the reference implementation does (kekmodel/FixMatch-pytorch)
+    learn = learn_fn(dls, fm, partial(SGD, mom=0.9, wd=5e-4, decouple_wd=False) if sgd else adamw)
+    if sgd: lr = 0.03
     steps = 100*task.epochs['fm']
     n = max(1, round(steps/len(dls.train)))
     # hours on a CPU: a killed run starts again from its last snapshot, with the same result
     with _snapshotted(task, what, learn, lr, bs, flex, n, *opts) as snap:
-        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=[SkipValid()]+L(snap))
+        # the paper's momentum is constant: one cycle's momentum schedule is for Adam's beta1 here, not for SGD
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, moms=(0.9,)*3 if sgd else None, cbs=[SkipValid()]+L(snap))
         acc = task_acc(learn)
     note = f"{'FlexMatch' if flex else 'FixMatch'} tau={fm.thresh:g} mu={fm.mu} bs {bs}, {n*len(dls.train)} steps, EMA {fm.ema.decay:g}" + ''.join(f', {_FM_OPTS[o]}' for o in opts)
     return acc, note
@@ -453,7 +460,7 @@ def _fixmatch(task, what, learn_fn, lr=3e-3, bs=32, flex=False, opts=()):
 def _cnn_fixmatch(task, flex=False, nfs=(32,64), ps=0.25, opts=()):
     "`_fixmatch` on a CNN from scratch (`simple_cnn_learner` with `nfs` channels and dropout `ps`), channels-last"
     # channels-last: 1.2-1.3x faster steps on the CPU, the same outputs up to rounding (`09_transfer`)
-    acc,note = _fixmatch(task, 'cnn-fm', lambda dls, cb: simple_cnn_learner(dls, nfs=nfs, ps=ps, cbs=[cb, ChannelsLast()]), flex=flex, opts=opts)
+    acc,note = _fixmatch(task, 'cnn-fm', lambda dls, cb, opt: simple_cnn_learner(dls, nfs=nfs, ps=ps, opt_func=opt, cbs=[cb, ChannelsLast()]), flex=flex, opts=opts)
     net = f"{len(nfs)}-conv CNN" + ('' if (nfs,ps)==((32,64),0.25) else f" {'-'.join(map(str, nfs))}, dropout {ps:g}")
     return dict(acc=acc, weights=None, note=f"{net}, channels-last, {note}")
 
@@ -492,6 +499,11 @@ def flexmatch_cnn3_elastic_method(task:Task) -> dict:
     "`flexmatch_cnn3` with Simard's elastic distortion (sigma 4, alpha 34 pixels) before RandAugment in the strong view; for handwriting"
     return _cnn_fixmatch(task, flex=True, nfs=(32,64,128), ps=0., opts=['elastic'])
 
+@register_method('flexmatch_cnn3_sgd', epochs=_ep('fm'), budgets=_cpu('fm'))
+def flexmatch_cnn3_sgd_method(task:Task) -> dict:
+    "`flexmatch_cnn3` trained with FixMatch's optimiser: SGD at 0.03 with momentum 0.9 and L2 weight decay 5e-4"
+    return _cnn_fixmatch(task, flex=True, nfs=(32,64,128), ps=0., opts=['sgd'])
+
 @register_method('flexmatch_cnn3_elastic_da', epochs=_ep('fm'), budgets=_cpu('fm'))
 def flexmatch_cnn3_elastic_da_method(task:Task) -> dict:
     "`flexmatch_cnn3_elastic` with ReMixMatch's distribution alignment of the pseudo-labels to the labelled images' class shares"
@@ -500,7 +512,7 @@ def flexmatch_cnn3_elastic_da_method(task:Task) -> dict:
 def _enc_fixmatch(task, kind, flex=False):
     "`_fixmatch` on `encoder_learner` with the task's pretrained encoder of `kind`, unfrozen, the encoder at a tenth of the head's learning rate"
     ae = _pretrained(task, kind)
-    acc,note = _fixmatch(task, f'{kind}-fm', lambda dls, cb: encoder_learner(dls, ae, freeze=False, cbs=cb), lr=slice(3e-4, 3e-3), flex=flex)
+    acc,note = _fixmatch(task, f'{kind}-fm', lambda dls, cb, opt: encoder_learner(dls, ae, freeze=False, opt_func=opt, cbs=cb), lr=slice(3e-4, 3e-3), flex=flex)
     return dict(acc=acc, weights=_weights(ae), note=f"{kind} encoder, {note}")
 
 @register_method('ae_fixmatch', epochs=_ep('ae', 'fm'), budgets=_cpu('ae', 'fm'))
