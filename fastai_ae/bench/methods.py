@@ -428,10 +428,10 @@ def ladder_noise_method(task:Task) -> dict:
 # %% ../../nbs/20_bench.methods.ipynb #1da8ec23
 # what each option of a FixMatch cell adds, in the order its snapshot name and its note give them
 _FM_OPTS = dict(flip='flips in both views', elastic='elastic strong views', da='distribution alignment',
-                sgd='SGD lr 0.03, momentum 0.9, L2 weight decay 5e-4')
+                sgd='SGD, momentum 0.9, L2 weight decay 5e-4')
 
-def _fixmatch(task, what, learn_fn, lr=3e-3, bs=32, flex=False, opts=()):
-    "Test accuracy and note of `learn_fn(dls, cbs)` trained with `FixMatch` (FlexMatch's if `flex`, with the `_FM_OPTS` named in `opts`) on `task`'s pool for `task.epochs['fm']` hundred steps; `what` names its snapshots"
+def _fixmatch(task, what, learn_fn, lr=None, bs=32, flex=False, opts=()):
+    "Test accuracy and note of `learn_fn(dls, cbs, opt_func)` trained at `lr` (3e-3 for `adamw`, 0.03 for SGD) with `FixMatch` (FlexMatch's if `flex`, with the `_FM_OPTS` named in `opts`) on `task`'s pool for `task.epochs['fm']` hundred steps; `what` names its snapshots"
     if bad := [o for o in opts if o not in _FM_OPTS]: raise ValueError(f"unknown FixMatch options {bad}; expected some of {list(_FM_OPTS)}")
     opts = [o for o in _FM_OPTS if o in opts]
     flip,elastic = 'flip' in opts,'elastic' in opts
@@ -446,7 +446,7 @@ def _fixmatch(task, what, learn_fn, lr=3e-3, bs=32, flex=False, opts=()):
     # FixMatch's optimiser (Sohn et al. 2020, sec. 4 and app. B): SGD with momentum 0.9, weight decay 5e-4 added to the gradient, lr 0.03;
     # fastai's `SGD` spares BatchNorm and biases from the decay, as the reference implementation does (kekmodel/FixMatch-pytorch)
     learn = learn_fn(dls, fm, partial(SGD, mom=0.9, wd=5e-4, decouple_wd=False) if sgd else adamw)
-    if sgd: lr = 0.03
+    lr = ifnone(lr, 0.03 if sgd else 3e-3)
     steps = 100*task.epochs['fm']
     n = max(1, round(steps/len(dls.train)))
     # hours on a CPU: a killed run starts again from its last snapshot, with the same result
