@@ -125,7 +125,8 @@ class FixMatch(Callback):
     def after_loss(self):
         if not self.training: return
         thr = flex_thresh(self.status, self.lw.shape[1], self.thresh) if self.flex else self.thresh
-        conf,pl = pseudo_labels(self.lw, *self._marginals())
+        p = F.softmax(self.lw.detach().float(), 1)    # a pseudo-label is a target, with no gradient
+        conf,pl = (align(p, *self._marginals(p)) if self.da else p).max(1)
         lu,mask = fixmatch_loss(self.lw, self.ls, thr, (conf,pl))
         if self.flex:
             sel = conf > self.thresh    # FlexMatch eq. 6 counts an image as learnt above τ, strictly
@@ -137,15 +138,14 @@ class FixMatch(Callback):
         self.steps += 1
         self.lw = self.ls = None
 
-    def _marginals(self):
-        "Distribution alignment's running marginal p̃, updated with this step's weak views, and the labelled marginal p(y); `(None, None)` without `da`"
-        if not self.da: return None,None
+    def _marginals(self, p):
+        "Distribution alignment's running marginal p̃, updated with this step's weak-view probabilities `p`, and the labelled marginal p(y)"
         if self.pt is None:    # once, not every step: reading `max()` would wait on the GPU
             c,y = self.lw.shape[1],self.tdl.y
             if y.max() >= c: raise ValueError(f"the labelled images hold classes up to {int(y.max())} but the model predicts {c}")
             self.pt = torch.bincount(y, minlength=c).float().to(self.lw.device)/len(y)
         if self.pm is None: self.pm = self.pt.clone()
-        self.pm.mul_(0.999).add_(F.softmax(self.lw.detach().float(), 1).mean(0), alpha=0.001)    # USB's momentum
+        self.pm.mul_(0.999).add_(p.mean(0), alpha=0.001)    # USB's momentum
         return self.pm,self.pt
 
     def after_batch(self): self.mem.after_batch()

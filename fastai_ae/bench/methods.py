@@ -429,6 +429,10 @@ def ladder_noise_method(task:Task) -> dict:
 # what each option of a FixMatch cell adds, in the order its snapshot name and its note give them
 _FM_OPTS = dict(flip='flips in both views', elastic='elastic strong views', da='distribution alignment',
                 sgd='SGD, momentum 0.9, L2 weight decay 5e-4')
+# FixMatch's optimiser (Sohn et al. 2020, sec. 4 and app. B): SGD with momentum 0.9, weight decay 5e-4 added to the gradient, lr 0.03,
+# the momentum constant (one cycle's momentum schedule is for Adam's beta1); fastai's `SGD` spares BatchNorm and biases from the decay,
+# as the reference implementation does (kekmodel/FixMatch-pytorch). The optimiser, its default lr and its momenta.
+_FM_SGD = (partial(SGD, mom=0.9, wd=5e-4, decouple_wd=False), 0.03, (0.9,)*3)
 
 def _fixmatch(task, what, learn_fn, lr=None, bs=32, flex=False, opts=()):
     "Test accuracy and note of `learn_fn(dls, cbs, opt_func)` trained at `lr` (3e-3 for `adamw`, 0.03 for SGD) with `FixMatch` (FlexMatch's if `flex`, with the `_FM_OPTS` named in `opts`) on `task`'s pool for `task.epochs['fm']` hundred steps; `what` names its snapshots"
@@ -442,17 +446,14 @@ def _fixmatch(task, what, learn_fn, lr=None, bs=32, flex=False, opts=()):
     strong = [*pre, RandAug()] if pre else None
     dls = _lbl_dls(task, bs=bs, tfms=weak)
     fm = FixMatch(task.pool_data().x, flex=flex, weak=weak, strong=strong, da='da' in opts)
-    sgd = 'sgd' in opts
-    # FixMatch's optimiser (Sohn et al. 2020, sec. 4 and app. B): SGD with momentum 0.9, weight decay 5e-4 added to the gradient, lr 0.03;
-    # fastai's `SGD` spares BatchNorm and biases from the decay, as the reference implementation does (kekmodel/FixMatch-pytorch)
-    learn = learn_fn(dls, fm, partial(SGD, mom=0.9, wd=5e-4, decouple_wd=False) if sgd else adamw)
-    lr = ifnone(lr, 0.03 if sgd else 3e-3)
+    opt,lr0,moms = _FM_SGD if 'sgd' in opts else (adamw, 3e-3, None)
+    learn = learn_fn(dls, fm, opt)
+    lr = ifnone(lr, lr0)
     steps = 100*task.epochs['fm']
     n = max(1, round(steps/len(dls.train)))
     # hours on a CPU: a killed run starts again from its last snapshot, with the same result
     with _snapshotted(task, what, learn, lr, bs, flex, n, *opts) as snap:
-        # the paper's momentum is constant: one cycle's momentum schedule is for Adam's beta1 here, not for SGD
-        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, moms=(0.9,)*3 if sgd else None, cbs=[SkipValid()]+L(snap))
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, moms=moms, cbs=[SkipValid()]+L(snap))
         acc = task_acc(learn)
     note = f"{'FlexMatch' if flex else 'FixMatch'} tau={fm.thresh:g} mu={fm.mu} bs {bs}, {n*len(dls.train)} steps, EMA {fm.ema.decay:g}" + ''.join(f', {_FM_OPTS[o]}' for o in opts)
     return acc, note
