@@ -144,6 +144,8 @@ class FixMatch(Callback):
             c,y = self.lw.shape[1],self.tdl.y
             if y.max() >= c: raise ValueError(f"the labelled images hold classes up to {int(y.max())} but the model predicts {c}")
             self.pt = torch.bincount(y, minlength=c).float().to(self.lw.device)/len(y)
+            # q̃ ∝ q·p(y)/p̃: a class without labels would get p(y)=0, and so never a pseudo-label
+            if (self.pt==0).any(): raise ValueError(f"distribution alignment aims the pseudo-labels at the labelled images' class shares, and classes {(self.pt==0).nonzero().flatten().tolist()} have no labelled image: label every class, or use `da=False`")
         if self.pm is None: self.pm = self.pt.clone()
         self.pm.mul_(0.999).add_(p.mean(0), alpha=0.001)    # USB's momentum
         return self.pm,self.pt
