@@ -15,13 +15,15 @@ from .loaders import _hw
 __all__ = ['weak_tfms', 'RandAug', 'elastic_tfm', 'simclr_tfms']
 
 # %% ../nbs/13_augment.ipynb #454f1c3e
-def weak_tfms(size, shift=0.125, flip=False):
-    "FixMatch's weak view of images of `size` (h,w): a random shift of up to `shift` of the size (reflect padding), and a flip when `flip`"
+def weak_tfms(size, shift=0.125, flip=False, pad='reflect'):
+    "FixMatch's weak view of images of `size` (h,w): a random shift of up to `shift` of the size, the border it uncovers filled by `pad` ('reflect' or 'zeros'), and a flip when `flip`"
     h,w = _hw(size)
     if not 0 <= shift < 1: raise ValueError(f"`shift` must be a fraction of the image size in [0,1), got {shift}")
+    if pad not in ('reflect', 'zeros'): raise ValueError(f"`pad` fills the border that the shift uncovers, 'reflect' or 'zeros', got {pad!r}")
     p = int(round(shift*max(h, w)))
     tfms = [K.RandomHorizontalFlip()] if flip else []
-    return tfms + ([K.RandomCrop((h, w), padding=p, padding_mode='reflect')] if p else [])
+    return tfms + ([K.RandomCrop((h, w), padding=p, padding_mode='constant' if pad=='zeros' else 'reflect', fill=0)] if p else [])
+
 
 # %% ../nbs/13_augment.ipynb #873a5491
 class RandAug(nn.Module):

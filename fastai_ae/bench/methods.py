@@ -30,9 +30,9 @@ __all__ = ['methods', 'protocols', 'HELD_OUT', 'SNAPSHOT_EVERY', 'register_metho
            'accuracy_on', 'm2_method', 'm1m2_method', 'm1m2_z_method', 'm1m2_cons_method', 'ladder_method',
            'ladder_gamma_method', 'ladder_conv_method', 'ladder_noise_method', 'fixmatch_method', 'flexmatch_method',
            'flexmatch_cnn3_method', 'flexmatch_cnn3_flip_method', 'flexmatch_cnn4_method', 'flexmatch_cnn3_wide_method',
-           'flexmatch_cnn3_elastic_method', 'flexmatch_cnn3_sgd_method', 'flexmatch_cnn3_elastic_da_method',
-           'ae_fixmatch_method', 'pretrained_pretext', 'rotnet_method', 'rotnet_ft_method', 'simclr_method',
-           'simclr_ft_method', 'simclr_feats_method', 'simclr_flexmatch_method']
+           'flexmatch_cnn3_wide_zeros_method', 'flexmatch_cnn3_elastic_method', 'flexmatch_cnn3_sgd_method',
+           'flexmatch_cnn3_elastic_da_method', 'ae_fixmatch_method', 'pretrained_pretext', 'rotnet_method',
+           'rotnet_ft_method', 'simclr_method', 'simclr_ft_method', 'simclr_feats_method', 'simclr_flexmatch_method']
 
 # %% ../../nbs/20_bench.methods.ipynb #6220f84a
 methods = Registry('method')
@@ -428,7 +428,7 @@ def ladder_noise_method(task:Task) -> dict:
 # %% ../../nbs/20_bench.methods.ipynb #1da8ec23
 # what each option of a FixMatch cell adds, in the order its snapshot name and its note give them
 _FM_OPTS = dict(flip='flips in both views', elastic='elastic strong views', da='distribution alignment',
-                sgd='SGD, momentum 0.9, L2 weight decay 5e-4')
+                sgd='SGD, momentum 0.9, L2 weight decay 5e-4', zeros='weak shifts over zeros')
 # FixMatch's optimiser (Sohn et al. 2020, sec. 4 and app. B): SGD with momentum 0.9, weight decay 5e-4 added to the gradient, lr 0.03,
 # the momentum constant (one cycle's momentum schedule is for Adam's beta1); fastai's `SGD` spares BatchNorm and biases from the decay,
 # as the reference implementation does (kekmodel/FixMatch-pytorch). The optimiser, its default lr and its momenta.
@@ -440,7 +440,7 @@ def _fixmatch(task, what, learn_fn, lr=None, bs=32, flex=False, opts=()):
     opts = [o for o in _FM_OPTS if o in opts]
     flip,elastic = 'flip' in opts,'elastic' in opts
     sz = task.lbl_data().x.shape[-2:]
-    weak = weak_tfms(sz, flip=flip)
+    weak = weak_tfms(sz, flip=flip, pad='zeros' if 'zeros' in opts else 'reflect')
     # FixMatch's CIFAR-10 views: flip-and-shift is the weak one (Sohn et al. 2020, sec. 2.3); the strong one is it, then RandAugment (kekmodel/FixMatch-pytorch)
     pre = [*(weak if flip else []), *([elastic_tfm(sz)] if elastic else [])]
     strong = [*pre, RandAug()] if pre else None
@@ -494,6 +494,11 @@ def flexmatch_cnn4_method(task:Task) -> dict:
 def flexmatch_cnn3_wide_method(task:Task) -> dict:
     "`flexmatch_cnn3` 1.5x as wide (48, 96, 192 channels): 2x its step's seconds on the CPU"
     return _cnn_fixmatch(task, flex=True, nfs=(48,96,192), ps=0.)
+
+@register_method('flexmatch_cnn3_wide_zeros', epochs=_ep('fm'), budgets=_cpu('fm'))
+def flexmatch_cnn3_wide_zeros_method(task:Task) -> dict:
+    "`flexmatch_cnn3_wide` with the weak view's shifts over a black border instead of a reflected one; for objects that fill the frame"
+    return _cnn_fixmatch(task, flex=True, nfs=(48,96,192), ps=0., opts=['zeros'])
 
 @register_method('flexmatch_cnn3_elastic', epochs=_ep('fm'), budgets=_cpu('fm'))
 def flexmatch_cnn3_elastic_method(task:Task) -> dict:
