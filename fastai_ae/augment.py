@@ -24,7 +24,6 @@ def weak_tfms(size, shift=0.125, flip=False, pad='reflect'):
     tfms = [K.RandomHorizontalFlip()] if flip else []
     return tfms + ([K.RandomCrop((h, w), padding=p, padding_mode='constant' if pad=='zeros' else 'reflect', fill=0)] if p else [])
 
-
 # %% ../nbs/13_augment.ipynb #873a5491
 class RandAug(nn.Module):
     "FixMatch's strong view: about `n` RandAugment operations per image at random magnitudes, then Cutout of up to `cutout` of the side"
