@@ -26,10 +26,10 @@ def align(p, pm, pt=None):
     q = p*(pt/pm.clamp_min(1e-12))
     return q/q.sum(1, keepdim=True)
 
-def pseudo_labels(lw, pm=None, pt=None):
-    "The confidence and class of each prediction in weak-view logits `lw`, detached (a pseudo-label is a target, with no gradient); aligned to `pt` with `align` if the running marginal `pm` is given"
+def pseudo_labels(lw, marg=None):
+    "The confidence and class of each prediction in weak-view logits `lw`, detached (a pseudo-label is a target, with no gradient); aligned with `align` if `marg`, a function of the probabilities, returns the marginals `(pm, pt)`"
     p = F.softmax(lw.detach().float(), 1)
-    return (p if pm is None else align(p, pm, pt)).max(1)
+    return (p if marg is None else align(p, *marg(p))).max(1)
 
 def fixmatch_loss(lw, ls, thresh=0.95, pl=None):
     "FixMatch's unlabelled term (eq. 4) from weak-view logits `lw` and strong-view logits `ls`, and the mask of pseudo-labels at or above `thresh` (a number, or one per class); `pl`: `pseudo_labels(lw)` if already taken"
@@ -125,8 +125,7 @@ class FixMatch(Callback):
     def after_loss(self):
         if not self.training: return
         thr = flex_thresh(self.status, self.lw.shape[1], self.thresh) if self.flex else self.thresh
-        p = F.softmax(self.lw.detach().float(), 1)    # a pseudo-label is a target, with no gradient
-        conf,pl = (align(p, *self._marginals(p)) if self.da else p).max(1)
+        conf,pl = pseudo_labels(self.lw, self._marginals if self.da else None)
         lu,mask = fixmatch_loss(self.lw, self.ls, thr, (conf,pl))
         if self.flex:
             sel = conf > self.thresh    # FlexMatch eq. 6 counts an image as learnt above τ, strictly
