@@ -356,7 +356,7 @@ class Snapshot(Callback):
     def __init__(self, fn, every=300, meta=None):
         if not (_is_num(every) and every >= 0):
             raise ValueError(f"`every` (seconds between snapshots) must be a number >= 0, got {every!r}")
-        self.fn,self.every,self.meta,self._skip_to = Path(fn),every,meta,0
+        self.fn,self.every,self.meta,self._skip_to,self.prior = Path(fn),every,meta,0,0.
 
     def _read(self):
         "The snapshot in `fn` if there is one for this fit; None if there is none or it is damaged (set aside)"
@@ -377,7 +377,8 @@ class Snapshot(Callback):
         return st
 
     def before_fit(self):
-        self._skip_to,self.last = 0,time.perf_counter()
+        self._skip_to,self.prior,self.last = 0,0.,time.perf_counter()
+        self.t0 = self.last
         # a snapshot that cannot be written must fail now, not after the first hours of training
         if self.fn.is_dir(): raise ValueError(f"the snapshot {self.fn} is a folder; expected a file name")
         try: self.fn.parent.mkdir(parents=True, exist_ok=True)
@@ -399,6 +400,7 @@ class Snapshot(Callback):
             if sc is None: raise ValueError(f"{self.fn} holds an fp16 loss scale, this fit has none (`learn.to_fp16()`): delete it or use another file")
             sc.load_state_dict(st['scaler'])
         self._skip_to = st['epoch']+1
+        self.prior = st.get('secs', 0.)    # this fit's seconds in the processes before (a snapshot before 0.3 has none)
 
     def before_epoch(self):
         if self.epoch < self._skip_to: raise CancelEpochException
@@ -410,9 +412,14 @@ class Snapshot(Callback):
         m = getattr(self.model, 'module', self.model)
         sc = _scaler(self.learn)
         _atomic_save(dict(model=m.state_dict(), opt=self.opt.state_dict(), epoch=self.epoch, n_epoch=self.n_epoch, rng=_rng_state(self.learn),
-                          scaler=None if sc is None else sc.state_dict(),
+                          scaler=None if sc is None else sc.state_dict(), secs=self.secs,
                           cbs={k:cb.state_dict() for k,cb in _stateful(self.learn).items()}, meta=self.meta), self.fn)
         self.last = time.perf_counter()
+
+    @property
+    def secs(self):
+        "Seconds of this fit so far, those of the processes it resumed from (up to their last snapshot) included"
+        return self.prior + time.perf_counter()-self.t0
 
 # %% ../nbs/05_callbacks.ipynb #283d2a97
 class AsyncSmoothLoss(AvgSmoothLoss):

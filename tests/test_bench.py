@@ -311,12 +311,16 @@ def test_killed_cell_resumes_from_its_snapshot(ds, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt): run_bench(ds, 'kingma', out=out, **args)
     snaps = list((out/'cache'/'snapshots').glob('*.snap'))
     eq(len(snaps), 1)
-    eq(torch.load(snaps[0], weights_only=False)['epoch'], 10)
+    st = torch.load(snaps[0], weights_only=False)
+    eq(st['epoch'], 10)
     eq(read_results(out/'results.csv'), [])
     revive()
+    t0 = time.time()
     run_bench(ds, 'kingma', out=out, **args)
+    wall = time.time()-t0
     r = read_results(out/'results.csv')[0]
     eq(r['acc'], whole['acc'])                         # the same result as the run never stopped
+    assert st['secs'] < r['seconds'] <= st['secs']+wall+0.01, (st['secs'], r['seconds'], wall)   # the killed process's seconds count too
     eq(len(steps), 2*total)                            # the resumed run trained only what the killed one had not
     eq(list((out/'cache'/'snapshots').glob('*.snap')), [])   # the cell is done: its snapshot is gone
 
@@ -331,10 +335,14 @@ def test_killed_pretraining_resumes_from_its_snapshot(ds, tmp_path, monkeypatch)
     revive = _die_after(monkeypatch, 0)
     set_seed(0)
     with pytest.raises(KeyboardInterrupt): pretrained_ae(task(tmp_path/'cut'), 'ae', nz=4)
-    assert not list((tmp_path/'cut').glob('*.pth')) and len(list((tmp_path/'cut').glob('*.snap')))==1
+    snaps = list((tmp_path/'cut').glob('*.snap'))
+    assert not list((tmp_path/'cut').glob('*.pth')) and len(snaps)==1
+    secs = torch.load(snaps[0], weights_only=False)['secs']
     revive()
-    cut = pretrained_ae(task(tmp_path/'cut'), 'ae', nz=4)
+    t = task(tmp_path/'cut')
+    cut = pretrained_ae(t, 'ae', nz=4)
     assert not cut.cached and not list((tmp_path/'cut').glob('*.snap'))
+    eq(t.resumed_secs, secs)                           # the bench adds them to the cell's seconds
     for a,b in zip(cut.model.state_dict().values(), whole.model.state_dict().values()): eq(a, b)
 
 def test_holdout_scores_on_training_images(ds, fake, tmp_path):

@@ -122,6 +122,7 @@ class Task:
         cache = None if cache is None else Path(cache)
         store_attr()
         self.method = None    # the bench method running on the task, set by the bench: it names the snapshots of its fits
+        self.resumed_secs = 0.    # seconds its snapshotted fits spent in processes before this one: the cell's seconds add them
 
     @property
     def test_ds(self):
@@ -202,6 +203,7 @@ def _cached_fit(task, learn, key, n, lr):
         if fn is not None:
             with atomic_write(fn) as t: torch.save(learn.model.state_dict(), t)
             snap.fn.unlink(missing_ok=True)
+            task.resumed_secs += snap.prior
     learn.cache_file,learn.cached = fn,False
     return learn
 
@@ -214,6 +216,7 @@ def _snapshotted(task, what, learn, *settings):
                     every=SNAPSHOT_EVERY, meta=meta)
     yield snap
     snap.fn.unlink(missing_ok=True)   # the block has its result: nothing left to resume
+    task.resumed_secs += snap.prior
 
 def _weights(learn):
     "The cache file `learn` was loaded from or saved to, as a string for the results table (`None` without a cache)"

@@ -364,13 +364,14 @@ def _task(ds, protocol, n, s, dev, ep, cache, budget):
     return smoke_cut(t) if budget=='smoke' else t
 
 def _cell_row(registry, m, task, weights, dname, budget):
-    "Run method `m` on `task`: its `results.csv` row, with the cell's seconds"
+    "Run method `m` on `task`: its `results.csv` row, with the cell's seconds (a cell resumed from snapshots adds those of the processes before)"
     t = time.time()
     set_seed(task.seed)  # a cell's result must not depend on the cells that ran before it in this process
     task.method = m      # names the snapshots of its long fits
+    task.resumed_secs = 0.
     r = _run_cell(partial(registry[m], **_method_kw(registry[m], weights)), task)
     return dict(dataset=task.ds.name, protocol=task.protocol, method=m, n=task.n, seed=task.seed, acc=round(float(r['acc']), 6),
-                seconds=round(time.time()-t, 2), device=dname, weights=r.get('weights'), note=r.get('note'),
+                seconds=round(time.time()-t+task.resumed_secs, 2), device=dname, weights=r.get('weights'), note=r.get('note'),
                 epochs=_epochs_str(task.epochs), budget=budget, date=datetime.datetime.now().isoformat(timespec='seconds'))
 
 def _units(cells):
