@@ -184,6 +184,11 @@ def _seeded(seed):
 
 SNAPSHOT_EVERY = 300    # seconds between the snapshots of a long bench fit: a killed cell loses at most this
 
+def _snap_done(task, snap):
+    "`snap`'s fit has its result: delete the file, nothing is left to resume, and count the seconds of its processes before this one in `task`'s cell"
+    snap.fn.unlink(missing_ok=True)
+    task.resumed_secs += snap.prior
+
 def _cached_fit(task, learn, key, n, lr):
     "Load `learn`'s weights from `task.cache`/`key`, or `fit_one_cycle` it for `n` epochs (no validation) and save them there"
     fn = None if task.cache is None else task.cache/key
@@ -202,8 +207,7 @@ def _cached_fit(task, learn, key, n, lr):
         with _seeded(task.seed), learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(n, lr, cbs=[SkipValid()]+L(snap))
         if fn is not None:
             with atomic_write(fn) as t: torch.save(learn.model.state_dict(), t)
-            snap.fn.unlink(missing_ok=True)
-            task.resumed_secs += snap.prior
+            _snap_done(task, snap)
     learn.cache_file,learn.cached = fn,False
     return learn
 
@@ -215,8 +219,7 @@ def _snapshotted(task, what, learn, *settings):
     snap = Snapshot(task.cache/'snapshots'/f"{task.name}-{task.method}-{what}-{hashlib.sha1(meta.encode()).hexdigest()[:10]}.snap",
                     every=SNAPSHOT_EVERY, meta=meta)
     yield snap
-    snap.fn.unlink(missing_ok=True)   # the block has its result: nothing left to resume
-    task.resumed_secs += snap.prior
+    _snap_done(task, snap)
 
 def _weights(learn):
     "The cache file `learn` was loaded from or saved to, as a string for the results table (`None` without a cache)"
